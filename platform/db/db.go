@@ -1,0 +1,149 @@
+// Package db opens the relational store: Postgres through GORM's pgx driver
+// when a URL is configured, otherwise an embedded pure-Go SQLite file so the
+// binary runs on a machine with nothing installed.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+	"gorm.io/plugin/dbresolver"
+
+	// modernc registers the cgo-free "sqlite" database/sql driver; GORM's
+	// sqlite dialector is pointed at it by DriverName (see field notes).
+	_ "modernc.org/sqlite"
+
+	"example.com/productapi/platform/config"
+)
+
+// Dialect names the store flavour; migrations are kept per dialect.
+type Dialect string
+
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// DB is the opened store.
+type DB struct {
+	Gorm    *gorm.DB
+	SQL     *sql.DB
+	Dialect Dialect
+	// MigrateURL is what golang-migrate opens (it uses its own connection so
+	// closing the migrator never closes the service's pool).
+	MigrateURL string
+}
+
+// Open connects and pings with a deadline so a wrong URL fails start-up fast.
+func Open(ctx context.Context, cfg config.Database, log *slog.Logger) (*DB, error) {
+	gcfg := &gorm.Config{
+		Logger:                 newLogger(log),
+		SkipDefaultTransaction: true, // single statements need no BEGIN/COMMIT
+		TranslateError:         true, // unique violations become gorm.ErrDuplicatedKey
+		NowFunc:                func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+	var (
+		d   DB
+		err error
+	)
+	if cfg.URL != "" {
+		d.Dialect = Postgres
+		_, rest, _ := strings.Cut(cfg.URL, "://")
+		d.MigrateURL = "pgx5://" + rest
+		d.Gorm, err = gorm.Open(postgres.New(postgres.Config{DSN: cfg.URL}), gcfg)
+	} else {
+		d.Dialect = SQLite
+		if err := os.MkdirAll(filepath.Dir(cfg.SQLitePath), 0o750); err != nil {
+			return nil, &config.Error{Setting: "database.sqlite_path", Problem: "cannot create directory: " + err.Error()}
+		}
+		// WAL lets readers run beside the single writer; busy_timeout makes
+		// writers queue instead of failing; _txlock=immediate takes the write
+		// lock at BEGIN so read-then-write transactions cannot deadlock.
+		dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate&_time_format=sqlite", cfg.SQLitePath)
+		d.MigrateURL = "sqlite://" + cfg.SQLitePath + "?_pragma=busy_timeout(10000)"
+		d.Gorm, err = gorm.Open(sqlite.Dialector{DriverName: "sqlite", DSN: dsn}, gcfg)
+	}
+	if err != nil {
+		return nil, &config.Error{Setting: "DATABASE_URL", Problem: "cannot open database: " + safeErr(err)}
+	}
+	if d.Dialect == Postgres && len(cfg.ReplicaURLs) > 0 {
+		var replicas []gorm.Dialector
+		for _, u := range cfg.ReplicaURLs {
+			replicas = append(replicas, postgres.New(postgres.Config{DSN: u}))
+		}
+		if err := d.Gorm.Use(dbresolver.Register(dbresolver.Config{Replicas: replicas, Policy: dbresolver.RandomPolicy{}}).
+			SetMaxOpenConns(cfg.MaxOpenConns).SetMaxIdleConns(cfg.MaxIdleConns).SetConnMaxLifetime(cfg.ConnMaxLifetime)); err != nil {
+			return nil, &config.Error{Setting: "DATABASE_REPLICA_URLS", Problem: safeErr(err)}
+		}
+	}
+	d.SQL, err = d.Gorm.DB()
+	if err != nil {
+		return nil, err
+	}
+	maxOpen := cfg.MaxOpenConns
+	if d.Dialect == SQLite && maxOpen > 8 {
+		maxOpen = 8 // one writer at a time anyway; more connections only contend
+	}
+	d.SQL.SetMaxOpenConns(maxOpen)
+	d.SQL.SetMaxIdleConns(min(cfg.MaxIdleConns, maxOpen))
+	d.SQL.SetConnMaxLifetime(cfg.ConnMaxLifetime)
+	d.SQL.SetConnMaxIdleTime(cfg.ConnMaxIdleTime)
+
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := d.SQL.PingContext(pctx); err != nil {
+		_ = d.SQL.Close()
+		setting := "DATABASE_URL"
+		if d.Dialect == SQLite {
+			setting = "database.sqlite_path"
+		}
+		return nil, &config.Error{Setting: setting, Problem: "cannot connect: " + safeErr(err)}
+	}
+	return &d, nil
+}
+
+// Close releases the pool.
+func (d *DB) Close() error { return d.SQL.Close() }
+
+// Ping reports whether the store answers within the context's deadline.
+func (d *DB) Ping(ctx context.Context) error { return d.SQL.PingContext(ctx) }
+
+// safeErr keeps the driver's one-line reason but never a password: pgconn
+// errors already redact the DSN; other errors are short driver messages.
+func safeErr(err error) string {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Message
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return "connection refused or rejected (" + connErr.Unwrap().Error() + ")"
+	}
+	return err.Error()
+}
+
+// newLogger routes GORM's slow-query and error logs into slog; record-not-found
+// is a normal outcome, not an error.
+func newLogger(log *slog.Logger) logger.Interface {
+	if log == nil {
+		return logger.Discard
+	}
+	return logger.NewSlogLogger(log, logger.Config{
+		SlowThreshold:             500 * time.Millisecond,
+		IgnoreRecordNotFoundError: true,
+		LogLevel:                  logger.Warn,
+		ParameterizedQueries:      true, // never log client values
+	})
+}

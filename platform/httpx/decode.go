@@ -1,0 +1,203 @@
+package httpx
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+
+	"github.com/gin-gonic/gin"
+	"github.com/go-playground/validator/v10"
+	"github.com/go-playground/validator/v10/non-standard/validators"
+
+	"example.com/productapi/platform/apperr"
+)
+
+var (
+	validate     *validator.Validate
+	validateOnce sync.Once
+)
+
+// Validator is the shared validator; struct tags name fields by their JSON names.
+func Validator() *validator.Validate {
+	validateOnce.Do(func() {
+		validate = validator.New(validator.WithRequiredStructEnabled())
+		validate.RegisterTagNameFunc(func(f reflect.StructField) string {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				return ""
+			}
+			return name
+		})
+		// notblank rejects "   " where min=1 would accept it.
+		_ = validate.RegisterValidation("notblank", validators.NotBlank)
+	})
+	return validate
+}
+
+// Decode reads a JSON request body into dst and validates it: 415 when the
+// body is not JSON, 413 over the size limit, 400 for malformed JSON, unknown
+// fields or trailing data, 422 listing every failing field.
+func Decode(c *gin.Context, dst any) error {
+	ct := c.GetHeader("Content-Type")
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		return apperr.New(apperr.KindUnsupportedMedia, "request.unsupported_media_type", "Content-Type must be application/json")
+	}
+	raw, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return apperr.New(apperr.KindTooLarge, "request.too_large", fmt.Sprintf("request body exceeds %d bytes", tooBig.Limit))
+		}
+		return apperr.Invalid("request.body", "could not read request body")
+	}
+	if err := DecodeJSON(raw, dst); err != nil {
+		return err
+	}
+	return Validate(dst)
+}
+
+// DecodeJSON strictly decodes one JSON value (no unknown fields, nothing after it).
+func DecodeJSON(raw []byte, dst any) error {
+	if len(bytes.TrimSpace(raw)) == 0 {
+		return apperr.Invalid("request.body", "request body is empty")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return apperr.Invalid("request.body", "%s", describeJSONError(err))
+	}
+	if dec.More() {
+		return apperr.Invalid("request.body", "request body must hold a single JSON value")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return apperr.Invalid("request.body", "request body must hold a single JSON value")
+	}
+	return nil
+}
+
+// describeJSONError explains a decode failure without echoing Go types.
+func describeJSONError(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("malformed JSON at byte %d", syntax.Offset)
+	case errors.As(err, &typ):
+		if typ.Field != "" {
+			return fmt.Sprintf("field %q must be %s", typ.Field, jsonKind(typ.Type))
+		}
+		return "request body must be a JSON object"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "malformed JSON: unexpected end of body"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return "malformed JSON"
+}
+
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another type"
+}
+
+// Validate runs the struct's validate tags and lists every failing field.
+func Validate(v any) error {
+	err := Validator().Struct(v)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return apperr.Internal(err)
+	}
+	fields := make([]apperr.FieldError, 0, len(verrs))
+	for _, fe := range verrs {
+		fields = append(fields, apperr.FieldError{Field: fieldPath(fe), Message: message(fe)})
+	}
+	return apperr.Validation(fields...)
+}
+
+// fieldPath drops the root struct name: "ProductCreate.items[0].quantity" -> "items[0].quantity".
+func fieldPath(fe validator.FieldError) string {
+	ns := fe.Namespace()
+	if _, rest, ok := strings.Cut(ns, "."); ok {
+		return rest
+	}
+	return fe.Field()
+}
+
+func message(fe validator.FieldError) string {
+	p := fe.Param()
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "min":
+		if isString(fe) {
+			return fmt.Sprintf("must be at least %s characters", p)
+		}
+		if fe.Kind() == reflect.Slice {
+			return fmt.Sprintf("must have at least %s items", p)
+		}
+		return "must be >= " + p
+	case "max":
+		if isString(fe) {
+			return fmt.Sprintf("must be at most %s characters", p)
+		}
+		if fe.Kind() == reflect.Slice {
+			return fmt.Sprintf("must have at most %s items", p)
+		}
+		return "must be <= " + p
+	case "gte":
+		return "must be >= " + p
+	case "lte":
+		return "must be <= " + p
+	case "gt":
+		return "must be > " + p
+	case "email":
+		return "must be a valid email address"
+	case "oneof":
+		return "must be one of: " + strings.ReplaceAll(p, " ", ", ")
+	case "len":
+		return fmt.Sprintf("must be exactly %s characters", p)
+	case "uuid", "uuid_rfc4122":
+		return "must be a valid ID"
+	case "iso4217":
+		return "must be an ISO 4217 currency code"
+	case "printascii", "alphanumunicode", "excludesall":
+		return "contains characters that are not allowed"
+	case "sku":
+		return "must be 1-64 characters of A-Z, 0-9, '-', '_' or '.'"
+	case "notblank":
+		return "must not be blank"
+	case "unique":
+		return "must not contain duplicates"
+	}
+	return "is invalid (" + fe.Tag() + ")"
+}
+
+func isString(fe validator.FieldError) bool { return fe.Kind() == reflect.String }
