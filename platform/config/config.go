@@ -105,6 +105,7 @@ func Defaults() Config {
 			IdleTimeout:       120 * time.Second,
 			ShutdownTimeout:   20 * time.Second,
 			MaxBodyBytes:      1 << 20,
+			TrustedProxies:    []string{},
 		},
 		Database: Database{
 			MaxOpenConns:    20,
