@@ -1,0 +1,230 @@
+package cache
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// redisURL is the real Redis the tests use. Tests that need it skip when
+// TEST_REDIS_URL is unset and nothing answers at the default address, and
+// fail when it is set and unreachable.
+func redisURL() (string, bool) {
+	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
+		return u, true
+	}
+	return "redis://127.0.0.1:6379/15", false
+}
+
+func newRedis(tb testing.TB) *redis.Client {
+	tb.Helper()
+	url, explicit := redisURL()
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	// Socket timeouts set in the URL win over NewRedisClient's tight
+	// defaults; a noisy test machine needs the slack (see newCache).
+	rdb, err := NewRedisClient(url + sep + "read_timeout=1s&write_timeout=1s&pool_timeout=1s")
+	if err != nil {
+		tb.Fatalf("redis client: %v", err)
+	}
+	tb.Cleanup(func() { _ = rdb.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		if explicit {
+			tb.Fatalf("TEST_REDIS_URL=%s unreachable: %v", url, err)
+		}
+		tb.Skipf("no Redis at %s (set TEST_REDIS_URL): %v", url, err)
+	}
+	return rdb
+}
+
+// testNamespace is unique per test and run, so parallel runs against one
+// Redis neither share keys nor hear each other's invalidations.
+func testNamespace(tb testing.TB) string {
+	tb.Helper()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(tb.Name())
+	return "cachetest:" + name + ":" + hex.EncodeToString(b[:])
+}
+
+func testLogger(tb testing.TB) *slog.Logger {
+	tb.Helper()
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// newCache builds a started Cache on its own registry and removes it and its
+// Redis keys when the test ends. cfg.Namespace defaults to a fresh one,
+// cfg.RedisTimeout to 1s.
+func newCache(tb testing.TB, cfg Config, rdb redis.UniversalClient) *Cache {
+	tb.Helper()
+	if cfg.Namespace == "" {
+		cfg.Namespace = testNamespace(tb)
+	}
+	if cfg.RedisTimeout == 0 {
+		// The machine is noisy: a test about what L2 holds must not flake
+		// because one reply took over 100ms. Failure tests set it explicitly.
+		cfg.RedisTimeout = time.Second
+	}
+	c, err := New(cfg, rdb, testLogger(tb), prometheus.NewRegistry())
+	if err != nil {
+		tb.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(func() {
+		cancel()
+		_ = c.Close()
+		if rdb != nil {
+			deleteNamespace(tb, rdb, cfg.Namespace)
+		}
+	})
+	c.Start(ctx)
+	return c
+}
+
+func deleteNamespace(tb testing.TB, rdb redis.UniversalClient, ns string) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	iter := rdb.Scan(ctx, 0, globEscape(ns+":")+"*", 500).Iterator()
+	for iter.Next(ctx) {
+		_ = rdb.Del(ctx, iter.Val()).Err()
+	}
+}
+
+// loader returns a Loader serving value and counting its calls.
+func loader(value string, calls *int64, mu *sync.Mutex) Loader {
+	return func(context.Context) ([]byte, bool, error) {
+		mu.Lock()
+		*calls++
+		mu.Unlock()
+		return []byte(value), true, nil
+	}
+}
+
+// eventually polls cond until it holds or the deadline passes, and returns
+// how long that took.
+func eventually(tb testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > within {
+			tb.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+// proxy is a TCP proxy to Redis that can be cut: live connections are
+// closed and new ones are accepted but never answered (a black hole, the
+// worst case: the client only learns from its timeouts).
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	frozen atomic.Bool
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+func startProxy(tb testing.TB, target string) *proxy {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("proxy listen: %v", err)
+	}
+	p := &proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	tb.Cleanup(func() {
+		_ = ln.Close()
+		p.closeAll()
+		p.wg.Wait()
+	})
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.conns[c] = struct{}{}
+		cut := p.cut
+		p.mu.Unlock()
+		if cut {
+			continue // held open, never answered
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[up] = struct{}{}
+		p.mu.Unlock()
+		p.wg.Add(2)
+		go p.pipe(up, c)
+		go p.pipe(c, up)
+	}
+}
+
+// pipe forwards src to dst, dropping the bytes while frozen (a link that
+// silently loses everything but never errors).
+func (p *proxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && !p.frozen.Load() {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *proxy) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	clear(p.conns)
+}
+
+func (p *proxy) setCut(cut bool) {
+	p.mu.Lock()
+	p.cut = cut
+	p.mu.Unlock()
+	p.closeAll() // cutting kills live links; restoring frees the black-holed ones
+}

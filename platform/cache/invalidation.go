@@ -1,0 +1,217 @@
+package cache
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	subscribeTimeout = 2 * time.Second
+	// defaultHealthEvery: with no message for this long the subscriber
+	// pings; with no reply for as long again the connection is presumed
+	// dead (a silent network drop never errors on its own).
+	defaultHealthEvery = 5 * time.Second
+	minBackoff         = 100 * time.Millisecond
+	maxBackoff         = 5 * time.Second
+)
+
+// message is what instances publish on <namespace>:invalidate.
+type message struct {
+	Origin   string           `json:"o"`
+	Keys     []string         `json:"k,omitempty"`
+	Versions map[string]int64 `json:"v,omitempty"`
+	All      bool             `json:"a,omitempty"` // drop every L1 entry
+}
+
+func (c *Cache) encode(m message) []byte {
+	m.Origin = c.origin
+	b, _ := json.Marshal(m) // strings, ints and bools cannot fail to marshal
+	return b
+}
+
+func (c *Cache) publish(ctx context.Context, m message) error {
+	return c.l2.publish(ctx, c.channel, c.encode(m))
+}
+
+// Invalidate deletes keys from L1 and L2 and tells the other instances, all
+// before returning, so once a write is acknowledged no instance serves the
+// old value from cache (peers drop theirs within the pub/sub latency). L2 is
+// deleted and the notice published before L1 is dropped: the other order
+// would let a concurrent read refill L1 from the not-yet-deleted L2 copy.
+// If Redis cannot be reached, L1 is still dropped, the Redis side is queued
+// and replayed when Redis answers, and an error wrapping ErrL2Unavailable
+// says that peers may serve their copy for up to L1TTL. Cancelling ctx does
+// not abandon an invalidation: the write it follows has happened.
+func (c *Cache) Invalidate(ctx context.Context, keys ...string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	var err error
+	if c.l2 != nil {
+		dataKeys := make([]string, len(keys))
+		for i, k := range keys {
+			dataKeys[i] = c.dataKey(k)
+		}
+		err = c.l2.writeAndPublish(context.WithoutCancel(ctx), dataKeys, nil, 0, c.channel, c.encode(message{Keys: keys}))
+		if err != nil {
+			c.pend.add(keys...)
+			err = fmt.Errorf("invalidate %d key(s), queued for retry: %w", len(keys), err)
+		}
+	}
+	c.dropLocal(keys...)
+	return err
+}
+
+// dropLocal removes keys from L1 and moves the epoch, so a load that started
+// before this point (and may have read the old value) does not fill L1.
+func (c *Cache) dropLocal(keys ...string) {
+	c.epoch.Add(1)
+	for _, k := range keys {
+		c.l1.delete(k)
+	}
+}
+
+// dropAllLocal forgets everything this instance could have missed.
+func (c *Cache) dropAllLocal() {
+	c.epoch.Add(1)
+	c.l1.purge()
+	c.vers.expireAll()
+}
+
+func (c *Cache) apply(payload string) {
+	var m message
+	if err := json.Unmarshal([]byte(payload), &m); err != nil {
+		c.st.pubsubErrors.Add(1)
+		c.subLog.warn("ignoring malformed invalidation message", "err", err)
+		return
+	}
+	if m.Origin == c.origin {
+		return // already applied locally, before publishing
+	}
+	if m.All {
+		c.dropAllLocal()
+	}
+	if len(m.Keys) > 0 {
+		c.dropLocal(m.Keys...)
+	}
+	for name, v := range m.Versions {
+		c.vers.seen(name, v, c.jitter(c.cfg.L1TTL))
+	}
+}
+
+// Start subscribes to the invalidation channel. It returns once the first
+// subscription attempt has finished (subscribed or failed, so a dead Redis
+// delays start-up by one dial timeout at most) or ctx is done. The
+// subscriber keeps reconnecting with backoff until ctx is done or Close.
+// After any gap it drops all of L1, since messages may have been missed.
+// Without Redis it does nothing.
+func (c *Cache) Start(ctx context.Context) {
+	if c.l2 == nil {
+		return
+	}
+	c.startOnce.Do(func() {
+		subCtx, cancel := context.WithCancel(c.life)
+		stop := context.AfterFunc(ctx, cancel)
+		first := make(chan struct{})
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			defer stop()
+			defer cancel()
+			c.subscribeLoop(subCtx, first)
+		}()
+		select {
+		case <-first:
+		case <-ctx.Done():
+		}
+	})
+}
+
+func (c *Cache) subscribeLoop(ctx context.Context, first chan<- struct{}) {
+	var once sync.Once
+	signal := func() { once.Do(func() { close(first) }) }
+	defer signal()
+	backoff := minBackoff
+	for attempt := 0; ; attempt++ {
+		subscribed, err := c.session(ctx, attempt > 0, signal)
+		signal()
+		if ctx.Err() != nil {
+			return
+		}
+		c.st.pubsubErrors.Add(1)
+		c.subLog.warn("invalidation subscription down; retrying", "err", err)
+		if subscribed {
+			backoff = minBackoff
+		}
+		sleep := backoff/2 + rand.N(backoff/2+1) // jitter: instances do not reconnect in lockstep
+		backoff = min(2*backoff, maxBackoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sleep):
+		}
+	}
+}
+
+// session is one subscription on a fresh connection; it returns when the
+// connection fails or ctx ends. go-redis could reconnect a PubSub by itself,
+// but silently: a new session per connection is how gaps are noticed.
+func (c *Cache) session(ctx context.Context, afterGap bool, subscribed func()) (bool, error) {
+	ps := c.l2.rdb.Subscribe(ctx) // no channel yet: no I/O
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks Receive
+	defer stop()
+
+	sctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
+	err := ps.Subscribe(sctx, c.channel)
+	if err == nil {
+		var msg any
+		if msg, err = ps.ReceiveTimeout(sctx, subscribeTimeout); err == nil {
+			if _, ok := msg.(*redis.Subscription); !ok {
+				err = fmt.Errorf("unexpected %T before subscription confirmation", msg)
+			}
+		}
+	}
+	cancel()
+	if err != nil {
+		return false, fmt.Errorf("subscribe %s: %w", c.channel, err)
+	}
+	if afterGap {
+		c.dropAllLocal()
+	}
+	c.subscribed.Store(true)
+	defer c.subscribed.Store(false)
+	subscribed()
+
+	pinged := false
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, c.healthEvery)
+		if err != nil {
+			if !isTimeout(err) || pinged {
+				return true, err
+			}
+			if err := ps.Ping(ctx); err != nil {
+				return true, err
+			}
+			pinged = true
+			continue
+		}
+		pinged = false
+		if m, ok := msg.(*redis.Message); ok {
+			c.apply(m.Payload)
+		}
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
