@@ -73,7 +73,7 @@ func Open(ctx context.Context, cfg config.Database, log *slog.Logger) (*DB, erro
 		// lock at BEGIN so read-then-write transactions cannot deadlock.
 		dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate&_time_format=sqlite", cfg.SQLitePath)
 		d.MigrateURL = "sqlite://" + cfg.SQLitePath + "?_pragma=busy_timeout(10000)"
-		d.Gorm, err = gorm.Open(sqlite.Dialector{DriverName: "sqlite", DSN: dsn}, gcfg)
+		d.Gorm, err = gorm.Open(sqliteDialector{sqlite.Dialector{DriverName: "sqlite", DSN: dsn}}, gcfg)
 	}
 	if err != nil {
 		return nil, &config.Error{Setting: "DATABASE_URL", Problem: "cannot open database: " + safeErr(err)}
@@ -129,9 +129,15 @@ func safeErr(err error) string {
 	}
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {
-		return "connection refused or rejected (" + connErr.Unwrap().Error() + ")"
+		return oneLine("connection refused or rejected (" + connErr.Unwrap().Error() + ")")
 	}
-	return err.Error()
+	return oneLine(err.Error())
+}
+
+// oneLine folds multi-line driver messages (pgx lists every address it
+// tried) so start-up failures stay a single line.
+func oneLine(s string) string {
+	return strings.Join(strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }), "; ")
 }
 
 // newLogger routes GORM's slow-query and error logs into slog; record-not-found
