@@ -1,0 +1,180 @@
+// Package app holds the users use cases; it owns transactions and rules.
+package app
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	"example.com/productapi/modules/users"
+	"example.com/productapi/modules/users/internal/store"
+	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/auth"
+	"example.com/productapi/platform/ids"
+	"example.com/productapi/platform/query"
+)
+
+// Service implements the users use cases and users.Service.
+type Service struct {
+	store  *store.Store
+	tokens *auth.Tokens
+	log    *slog.Logger
+}
+
+func New(st *store.Store, tokens *auth.Tokens, log *slog.Logger) *Service {
+	return &Service{store: st, tokens: tokens, log: log}
+}
+
+var _ users.Service = (*Service)(nil)
+
+// NormalizeEmail makes emails comparable: trimmed and lower-cased.
+func NormalizeEmail(e string) string { return strings.ToLower(strings.TrimSpace(e)) }
+
+// Register creates a customer account.
+func (s *Service) Register(ctx context.Context, email, password, name string) (users.User, error) {
+	return s.create(ctx, email, password, name, users.RoleCustomer)
+}
+
+func (s *Service) create(ctx context.Context, email, password, name, role string) (users.User, error) {
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return users.User{}, apperr.Internal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	row := store.Row{ID: ids.New(), Email: NormalizeEmail(email), Name: strings.TrimSpace(name), Role: role,
+		PasswordHash: hash, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if err := s.store.Create(ctx, &row); err != nil {
+		return users.User{}, err
+	}
+	return row.ToUser(), nil
+}
+
+// Token is a login result.
+type Token struct {
+	AccessToken  string  `json:"access_token"`
+	TokenType    string  `json:"token_type"`
+	ExpiresIn    int     `json:"expires_in"`
+	RefreshToken *string `json:"refresh_token"`
+}
+
+// Login checks credentials. An unknown email burns the same Argon2 time as a
+// wrong password and both return the same error, so accounts can't be probed.
+func (s *Service) Login(ctx context.Context, email, password string) (Token, error) {
+	row, err := s.store.ByEmail(ctx, NormalizeEmail(email))
+	if apperr.KindOf(err) == apperr.KindNotFound {
+		auth.BurnPasswordCheck(password)
+		return Token{}, users.ErrInvalidCredentials
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	ok, err := auth.VerifyPassword(row.PasswordHash, password)
+	if err != nil || !ok {
+		return Token{}, users.ErrInvalidCredentials
+	}
+	tok, err := s.tokens.Issue(row.ID, row.Role)
+	if err != nil {
+		return Token{}, apperr.Internal(err)
+	}
+	return Token{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.tokens.TTL().Seconds())}, nil
+}
+
+// Get implements users.Service.
+func (s *Service) Get(ctx context.Context, id string) (users.User, error) {
+	row, err := s.Row(ctx, id)
+	return row.ToUser(), err
+}
+
+// Row returns the stored row (with its version, for ETags).
+func (s *Service) Row(ctx context.Context, id string) (store.Row, error) {
+	if !ids.Valid(id) {
+		return store.Row{}, users.ErrNotFound
+	}
+	return s.store.ByID(ctx, id)
+}
+
+// ProfileChanges is a partial update of one's own account.
+type ProfileChanges struct {
+	Email    *string
+	Name     *string
+	Password *string
+}
+
+// UpdateProfile applies a partial update of the caller's own account.
+func (s *Service) UpdateProfile(ctx context.Context, id string, expectVersion int64, ch ProfileChanges) (store.Row, error) {
+	changes := map[string]any{}
+	if ch.Email != nil {
+		changes["email"] = NormalizeEmail(*ch.Email)
+	}
+	if ch.Name != nil {
+		changes["name"] = strings.TrimSpace(*ch.Name)
+	}
+	if ch.Password != nil {
+		hash, err := auth.HashPassword(*ch.Password)
+		if err != nil {
+			return store.Row{}, apperr.Internal(err)
+		}
+		changes["password_hash"] = hash
+	}
+	return s.store.Update(ctx, id, expectVersion, changes)
+}
+
+// SetRole changes a user's role (admin action). Access tokens carry the role
+// and live for minutes, so a demotion takes effect when the token expires.
+func (s *Service) SetRole(ctx context.Context, actor auth.Principal, id string, expectVersion int64, role string) (store.Row, error) {
+	if !ids.Valid(id) {
+		return store.Row{}, users.ErrNotFound
+	}
+	if id == actor.UserID && role != users.RoleAdmin {
+		// Stops the last admin from locking everyone out by accident.
+		return store.Row{}, apperr.New(apperr.KindConflict, "users.self_demotion", "admins cannot remove their own admin role")
+	}
+	row, err := s.store.Update(ctx, id, expectVersion, map[string]any{"role": role})
+	if err == nil {
+		s.log.InfoContext(ctx, "role changed", "actor", actor.UserID, "user", id, "role", role)
+	}
+	return row, err
+}
+
+// List returns a page of users for an admin.
+func (s *Service) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]store.Row, bool, error) {
+	return s.store.List(ctx, p, ks)
+}
+
+// EnsureAdmin creates an admin with these credentials, or promotes and resets
+// the password of an existing account with this email. Used by the CLI.
+func (s *Service) EnsureAdmin(ctx context.Context, email, password string) (users.User, bool, error) {
+	row, err := s.store.ByEmail(ctx, NormalizeEmail(email))
+	if apperr.KindOf(err) == apperr.KindNotFound {
+		name, _, _ := strings.Cut(email, "@")
+		u, err := s.create(ctx, email, password, name, users.RoleAdmin)
+		return u, true, err
+	}
+	if err != nil {
+		return users.User{}, false, err
+	}
+	hash, err := auth.HashPassword(password)
+	if err != nil {
+		return users.User{}, false, apperr.Internal(err)
+	}
+	row, err = s.store.Update(ctx, row.ID, 0, map[string]any{"role": users.RoleAdmin, "password_hash": hash})
+	return row.ToUser(), false, err
+}
+
+// BootstrapAdmin creates the configured admin on start, only when no admin
+// exists yet (so a later password change is never overwritten).
+func (s *Service) BootstrapAdmin(ctx context.Context, email, password string) error {
+	if email == "" {
+		return nil
+	}
+	exists, err := s.store.AdminExists(ctx)
+	if err != nil || exists {
+		return err
+	}
+	u, _, err := s.EnsureAdmin(ctx, email, password)
+	if err == nil {
+		s.log.InfoContext(ctx, "bootstrap admin created", "user_id", u.ID, "email", u.Email)
+	}
+	return err
+}

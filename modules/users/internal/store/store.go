@@ -1,0 +1,118 @@
+// Package store is the only code that touches the users table.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"gorm.io/gorm"
+
+	"example.com/productapi/modules/users"
+	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/query"
+)
+
+// Row is the users table.
+type Row struct {
+	ID           string
+	Email        string
+	Name         string
+	Role         string
+	PasswordHash string
+	Version      int64
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+func (Row) TableName() string { return "users" }
+
+// ToUser is the public view.
+func (r Row) ToUser() users.User {
+	return users.User{ID: r.ID, Email: r.Email, Name: r.Name, Role: r.Role, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
+}
+
+// Columns maps API fields to columns; it is also the allow-list that keeps
+// request input out of SQL identifiers.
+var Columns = map[string]string{
+	"id": "id", "email": "email", "name": "name", "role": "role",
+	"created_at": "created_at", "updated_at": "updated_at",
+}
+
+// Store reads and writes users.
+type Store struct{ db *gorm.DB }
+
+func New(db *gorm.DB) *Store { return &Store{db: db} }
+
+func (s *Store) Create(ctx context.Context, r *Row) error {
+	err := s.db.WithContext(ctx).Create(r).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return users.ErrEmailTaken
+	}
+	return err
+}
+
+func (s *Store) get(ctx context.Context, where string, arg any) (Row, error) {
+	var r Row
+	err := s.db.WithContext(ctx).Where(where, arg).Take(&r).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return r, users.ErrNotFound
+	}
+	return r, err
+}
+
+func (s *Store) ByID(ctx context.Context, id string) (Row, error) { return s.get(ctx, "id = ?", id) }
+
+func (s *Store) ByEmail(ctx context.Context, email string) (Row, error) {
+	return s.get(ctx, "email = ?", email)
+}
+
+// Update applies changes (column -> value) when the row still has
+// expectVersion (0 = any), bumping the version. A map, not a struct, so zero
+// values are written too.
+func (s *Store) Update(ctx context.Context, id string, expectVersion int64, changes map[string]any) (Row, error) {
+	changes["version"] = gorm.Expr("version + 1")
+	changes["updated_at"] = time.Now().UTC().Truncate(time.Microsecond)
+	q := s.db.WithContext(ctx).Model(&Row{}).Where("id = ?", id)
+	if expectVersion > 0 {
+		q = q.Where("version = ?", expectVersion)
+	}
+	res := q.Updates(changes)
+	if errors.Is(res.Error, gorm.ErrDuplicatedKey) {
+		return Row{}, users.ErrEmailTaken
+	}
+	if res.Error != nil {
+		return Row{}, res.Error
+	}
+	if res.RowsAffected == 0 {
+		if _, err := s.ByID(ctx, id); err != nil {
+			return Row{}, err
+		}
+		return Row{}, apperr.New(apperr.KindPreconditionFailed, "precondition_failed", "the user changed since you read it; fetch it again")
+	}
+	return s.ByID(ctx, id)
+}
+
+// AdminExists reports whether any admin account exists.
+func (s *Store) AdminExists(ctx context.Context) (bool, error) {
+	var n int64
+	err := s.db.WithContext(ctx).Model(&Row{}).Where("role = ?", users.RoleAdmin).Limit(1).Count(&n).Error
+	return n > 0, err
+}
+
+// List returns one keyset page, selecting only the needed columns.
+func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]Row, bool, error) {
+	q := s.db.WithContext(ctx).Model(&Row{}).Select(p.Columns(Columns, "id", "version"))
+	if v, ok := p.String("role"); ok {
+		q = q.Where("role = ?", v)
+	}
+	if v, ok := p.String("email"); ok {
+		q = q.Where("email = ?", v)
+	}
+	var rows []Row
+	if err := query.ApplyKeyset(q, Columns[p.Sort.Field], "id", p.Sort.Desc, ks, p.Limit).Find(&rows).Error; err != nil {
+		return nil, false, err
+	}
+	page, more := query.NextPage(rows, p.Limit)
+	return page, more, nil
+}
