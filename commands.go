@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+
+	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/db"
+	"example.com/productapi/platform/observability"
+	"example.com/productapi/platform/server"
+)
+
+// serve runs the service until ctx is cancelled. onListen (tests) learns
+// the bound address.
+func serve(ctx context.Context, cfg config.Config, stdout io.Writer, onListen func(addr string)) error {
+	log := observability.NewLogger(cfg.Log, stdout)
+	slog.SetDefault(log)
+	app, err := build(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	ln, err := net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return &config.Error{Setting: "HTTP_ADDR", Problem: "cannot listen: " + err.Error()}
+	}
+	if onListen != nil {
+		onListen(ln.Addr().String())
+	}
+	srv := server.New(cfg.HTTP, app.router, log)
+	return server.Serve(ctx, srv, ln, &app.ready, cfg.HTTP.ShutdownTimeout, log)
+}
+
+func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("migrate needs a subcommand: up, down or version")
+	}
+	fs := flag.NewFlagSet("migrate "+args[0], flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	steps := fs.Int("steps", 0, "migrations to revert per module (down; 0 = all)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	log := observability.NewLogger(cfg.Log, stdout)
+	d, err := db.Open(ctx, cfg.Database, log)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	m := newMigrator(d, log)
+	switch args[0] {
+	case "up":
+		fmt.Fprintln(stdout, "applying migrations...")
+		if err := m.Up(); err != nil {
+			return err
+		}
+	case "down":
+		fmt.Fprintln(stdout, "reverting migrations...")
+		if err := m.Down(*steps); err != nil {
+			return err
+		}
+	case "version":
+	default:
+		return fmt.Errorf("unknown migrate subcommand %q (use up, down or version)", args[0])
+	}
+	st, err := m.Status()
+	if err != nil {
+		return err
+	}
+	for _, s := range st {
+		fmt.Fprintf(stdout, "%-10s version %d of %d dirty=%v\n", s.Module, s.Version, s.Latest, s.Dirty)
+	}
+	return nil
+}
+
+func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	count := fs.Int("count", 1000, "products to insert")
+	batch := fs.Int("batch", 1000, "rows per INSERT")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *count < 1 || *batch < 1 {
+		return fmt.Errorf("seed: -count and -batch must be positive")
+	}
+	app, err := build(ctx, cfg, observability.NewLogger(cfg.Log, io.Discard))
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	bar := progressbar.NewOptions(*count, progressbar.OptionSetWriter(stdout), progressbar.OptionSetDescription("seeding products"),
+		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(stdout) }))
+	start := time.Now()
+	last := 0
+	err = app.products.Seed(ctx, *count, *batch, func(done int) {
+		_ = bar.Add(done - last)
+		last = done
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "seeded %d products in %s\n", *count, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+func usersCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {
+	if len(args) == 0 || args[0] != "create-admin" {
+		return fmt.Errorf("usage: app users create-admin -email E -password P")
+	}
+	fs := flag.NewFlagSet("users create-admin", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	email := fs.String("email", "", "admin email")
+	password := fs.String("password", "", "admin password (>= 8 characters)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if *email == "" || len(*password) < 8 {
+		return fmt.Errorf("users create-admin: -email and a -password of at least 8 characters are required")
+	}
+	app, err := build(ctx, cfg, observability.NewLogger(cfg.Log, io.Discard))
+	if err != nil {
+		return err
+	}
+	defer app.Close()
+	u, created, err := app.users.EnsureAdmin(ctx, *email, *password)
+	if err != nil {
+		return err
+	}
+	verb := "promoted existing user"
+	if created {
+		verb = "created admin"
+	}
+	fmt.Fprintf(stdout, "%s %s (id %s)\n", verb, u.Email, u.ID)
+	return nil
+}

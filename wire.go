@@ -1,0 +1,179 @@
+package main
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
+
+	"example.com/productapi/migrations"
+	"example.com/productapi/modules/products/productsimpl"
+	"example.com/productapi/modules/users/usersimpl"
+	"example.com/productapi/platform/auth"
+	"example.com/productapi/platform/cache"
+	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/db"
+	"example.com/productapi/platform/health"
+	"example.com/productapi/platform/httpx"
+	"example.com/productapi/platform/migrate"
+	"example.com/productapi/platform/observability"
+	"example.com/productapi/platform/query"
+	"example.com/productapi/web"
+)
+
+// application is one wired instance: config -> platform -> modules -> router.
+type application struct {
+	cfg      config.Config
+	log      *slog.Logger
+	db       *db.DB
+	redis    *redis.Client
+	cache    *cache.Cache
+	metrics  *observability.Metrics
+	tokens   *auth.Tokens
+	migrator *migrate.Migrator
+	health   *health.Checker
+	ready    atomic.Bool
+	users    *usersimpl.Module
+	products *productsimpl.Module
+	router   *gin.Engine
+}
+
+func newMigrator(d *db.DB, log *slog.Logger) *migrate.Migrator {
+	return migrate.New(migrations.FS, migrations.Modules, string(d.Dialect), d.MigrateURL, log)
+}
+
+// build wires everything. The caller owns Close.
+func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *application, err error) {
+	a := &application{cfg: cfg, log: log, metrics: observability.NewMetrics()}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if a.db, err = db.Open(ctx, cfg.Database, log); err != nil {
+		return nil, err
+	}
+	a.metrics.WatchDB(a.db.SQL, string(a.db.Dialect))
+	a.migrator = newMigrator(a.db, log)
+	if cfg.Database.AutoMigrate {
+		if err := a.migrator.Up(); err != nil {
+			return nil, fmt.Errorf("database migrations: %w", err)
+		}
+	}
+	key, err := auth.LoadOrCreateKey(cfg.Auth.SigningKey, cfg.DataDir)
+	if err != nil {
+		return nil, &config.Error{Setting: "AUTH_SIGNING_KEY", Problem: err.Error()}
+	}
+	a.tokens = auth.NewTokens(key, cfg.Auth.Issuer, cfg.Auth.AccessTokenTTL)
+	cursors := query.NewCodec(deriveKey(key, "cursor-v1"))
+
+	if cfg.Redis.URL != "" {
+		if a.redis, err = cache.NewRedisClient(cfg.Redis.URL); err != nil {
+			return nil, &config.Error{Setting: "REDIS_URL", Problem: err.Error()}
+		}
+	}
+	var rc redis.UniversalClient
+	if a.redis != nil {
+		rc = a.redis
+	}
+	a.cache, err = cache.New(cache.Config{
+		Namespace:    "productapi",
+		L1MaxEntries: cfg.Cache.L1MaxEntries,
+		L1TTL:        cfg.Cache.L1TTL,
+		L2TTL:        cfg.Cache.L2TTL,
+		NegativeTTL:  cfg.Cache.NegativeTTL,
+		StaleFor:     cfg.Cache.StaleFor,
+	}, rc, log.With("component", "cache"), a.metrics.Registry)
+	if err != nil {
+		return nil, err
+	}
+	a.cache.Start(ctx)
+
+	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL, Log: log})
+	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
+		Cursors: cursors, Log: log, HTTP: productsimpl.HTTPOptions{
+			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
+		}})
+
+	if err := a.users.BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
+		return nil, fmt.Errorf("bootstrap admin: %w", err)
+	}
+	a.health = health.New(&a.ready,
+		health.Check{Name: "database", Critical: true, Run: a.db.Ping},
+		health.Check{Name: "migrations", Critical: true, Every: 10 * time.Second, Run: a.migrationsCurrent},
+	)
+	if a.redis != nil {
+		a.health.Add(health.Check{Name: "redis", Run: func(context.Context) error {
+			if !a.cache.L2Healthy() {
+				return errors.New("circuit open")
+			}
+			return nil
+		}})
+	}
+	a.router = a.routes()
+	return a, nil
+}
+
+// routes mounts every module in one readable place.
+func (a *application) routes() *gin.Engine {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	_ = r.SetTrustedProxies(a.cfg.HTTP.TrustedProxies) // validated at config load; nil trusts none
+	r.Use(httpx.Base(a.log, a.cfg.HTTP.MaxBodyBytes)...)
+	r.Use(a.metrics.Middleware())
+	r.NoRoute(httpx.NotFound)
+	r.NoMethod(httpx.MethodNotAllowed)
+
+	r.GET("/livez", health.Live)
+	r.GET("/readyz", a.health.Ready)
+	r.GET("/metrics", a.metrics.Handler())
+	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", web.OpenAPIYAML()) })
+	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", web.OpenAPIJSON()) })
+	r.GET("/docs", func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", web.DocsHTML()) })
+
+	v1 := r.Group("/v1", a.tokens.Authenticate())
+	a.users.Routes(v1)
+	a.products.Routes(v1)
+	return r
+}
+
+func (a *application) migrationsCurrent(context.Context) error {
+	st, err := a.migrator.Status()
+	if err != nil {
+		return err
+	}
+	for _, s := range st {
+		if !s.Current() {
+			return fmt.Errorf("module %s at %d of %d (dirty=%v)", s.Module, s.Version, s.Latest, s.Dirty)
+		}
+	}
+	return nil
+}
+
+// Close releases everything build opened, in reverse order.
+func (a *application) Close() {
+	if a.cache != nil {
+		_ = a.cache.Close()
+	}
+	if a.redis != nil {
+		_ = a.redis.Close()
+	}
+	if a.db != nil {
+		_ = a.db.Close()
+	}
+}
+
+// deriveKey gives each use of the signing key its own sub-key.
+func deriveKey(key []byte, purpose string) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
+}
