@@ -1,0 +1,270 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+
+	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/server"
+)
+
+// The integration suite runs every test on each store: the embedded SQLite
+// default always, Postgres (+ Redis) when TEST_DATABASE_URL is set. CI sets
+// REQUIRE_POSTGRES=1 so a missing Postgres fails instead of skipping.
+type storeKind string
+
+const (
+	sqliteStore   storeKind = "sqlite"
+	postgresStore storeKind = "postgres"
+)
+
+func storeKinds(t *testing.T) []storeKind {
+	t.Helper()
+	kinds := []storeKind{sqliteStore}
+	if os.Getenv("TEST_DATABASE_URL") != "" {
+		kinds = append(kinds, postgresStore)
+	} else if os.Getenv("REQUIRE_POSTGRES") == "1" {
+		t.Fatal("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
+	}
+	return kinds
+}
+
+// eachStore runs fn once per store kind as a subtest.
+func eachStore(t *testing.T, fn func(t *testing.T, kind storeKind)) {
+	for _, k := range storeKinds(t) {
+		t.Run(string(k), func(t *testing.T) { fn(t, k) })
+	}
+}
+
+// freshPostgres creates a throwaway database and drops it after the test.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("TEST_DATABASE_URL")
+	conn, err := sql.Open("pgx", admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	name := fmt.Sprintf("papi_t_%d", time.Now().UnixNano())
+	if _, err := conn.Exec("CREATE DATABASE " + name); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	t.Cleanup(func() { _, _ = conn.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+const (
+	adminEmail    = "admin@example.com"
+	adminPassword = "admin-password-1"
+)
+
+// testConfig is a full configuration for one isolated instance.
+func testConfig(t *testing.T, kind storeKind) config.Config {
+	t.Helper()
+	env := map[string]string{
+		"DATA_DIR":                 t.TempDir(),
+		"AUTH_SIGNING_KEY":         "test-signing-key-0123456789abcdef0123456789",
+		"BOOTSTRAP_ADMIN_EMAIL":    adminEmail,
+		"BOOTSTRAP_ADMIN_PASSWORD": adminPassword,
+		"LOG_LEVEL":                "warn",
+	}
+	if kind == postgresStore {
+		env["DATABASE_URL"] = freshPostgres(t)
+		if r := os.Getenv("TEST_REDIS_URL"); r != "" {
+			env["REDIS_URL"] = r
+		}
+	}
+	cfg, err := config.Load(filepath.Join("configs", "config.yaml"), func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// testServer is one running instance behind the real middleware chain and
+// the same compression handler as production.
+type testServer struct {
+	t   *testing.T
+	app *application
+	srv *httptest.Server
+	log *bytes.Buffer
+}
+
+func startServer(t *testing.T, cfg config.Config) *testServer {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithCancel(context.Background())
+	app, err := build(ctx, cfg, log)
+	if err != nil {
+		cancel()
+		t.Fatalf("build: %v", err)
+	}
+	app.ready.Store(true)
+	hs := httptest.NewServer(server.New(cfg.HTTP, app.router, log).Handler)
+	t.Cleanup(func() {
+		hs.Close()
+		cancel()
+		app.Close()
+	})
+	return &testServer{t: t, app: app, srv: hs, log: logs}
+}
+
+func newServer(t *testing.T, kind storeKind) *testServer {
+	t.Helper()
+	return startServer(t, testConfig(t, kind))
+}
+
+// response is a decoded reply.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// do sends a request; body may be nil, a string (sent raw) or a value (JSON).
+func (s *testServer) do(method, path, token string, body any, headers ...string) response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, s.srv.URL+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return response{Status: res.StatusCode, Header: res.Header, Body: raw}
+}
+
+// expect fails the test unless the status matches; problems must be RFC 9457.
+func expect(t *testing.T, r response, status int) {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("status %d, want %d: %s", r.Status, status, r.Body)
+	}
+	if status >= 400 {
+		checkProblem(t, r)
+	}
+}
+
+// checkProblem asserts the RFC 9457 shape and that nothing internal leaks.
+func checkProblem(t *testing.T, r response) {
+	t.Helper()
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("problem content type %q: %s", ct, r.Body)
+	}
+	p := r.JSON(t)
+	for _, k := range []string{"type", "title", "status", "request_id"} {
+		if _, ok := p[k]; !ok {
+			t.Fatalf("problem lacks %q: %s", k, r.Body)
+		}
+	}
+	if int(p["status"].(float64)) != r.Status {
+		t.Fatalf("problem status %v != %d", p["status"], r.Status)
+	}
+	low := strings.ToLower(string(r.Body))
+	for _, leak := range []string{"sql", "gorm", "pgx", "sqlite", "goroutine", ".go:", "select ", "insert ", "duplicate key", "127.0.0.1"} {
+		if strings.Contains(low, leak) {
+			t.Fatalf("problem leaks %q: %s", leak, r.Body)
+		}
+	}
+}
+
+func (s *testServer) login(email, password string) string {
+	s.t.Helper()
+	r := s.do("POST", "/v1/auth/login", "", map[string]string{"email": email, "password": password})
+	expect(s.t, r, 200)
+	return r.JSON(s.t)["access_token"].(string)
+}
+
+func (s *testServer) adminToken() string { return s.login(adminEmail, adminPassword) }
+
+// register creates a customer and returns its ID and token.
+func (s *testServer) register(email string) (id, token string) {
+	s.t.Helper()
+	r := s.do("POST", "/v1/auth/register", "", map[string]string{"email": email, "password": "customer-pass-1", "name": "Test Customer"})
+	expect(s.t, r, 201)
+	return r.JSON(s.t)["id"].(string), s.login(email, "customer-pass-1")
+}
+
+// createProduct creates a product as admin and returns its JSON.
+func (s *testServer) createProduct(token string, fields map[string]any) map[string]any {
+	s.t.Helper()
+	body := map[string]any{"sku": fmt.Sprintf("SKU-%d", time.Now().UnixNano()), "name": "Widget", "price_cents": 1999, "currency": "EUR", "stock": 5, "category": "tools"}
+	for k, v := range fields {
+		body[k] = v
+	}
+	r := s.do("POST", "/v1/products", token, body)
+	expect(s.t, r, 201)
+	return r.JSON(s.t)
+}
+
+// lockedWriter lets concurrent handlers log into one buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
