@@ -88,6 +88,9 @@ func testConfig(t *testing.T, kind storeKind) config.Config {
 		"BOOTSTRAP_ADMIN_EMAIL":    adminEmail,
 		"BOOTSTRAP_ADMIN_PASSWORD": adminPassword,
 		"LOG_LEVEL":                "warn",
+		// Tests share one Redis database; a namespace per instance keeps
+		// their cached lists apart (the two-instance test shares one cfg).
+		"CACHE_NAMESPACE": fmt.Sprintf("test%d", time.Now().UnixNano()),
 	}
 	if kind == postgresStore {
 		env["DATABASE_URL"] = freshPostgres(t)

@@ -85,7 +85,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 		rc = a.redis
 	}
 	a.cache, err = cache.New(cache.Config{
-		Namespace:    "productapi",
+		Namespace:    cfg.Cache.Namespace,
 		L1MaxEntries: cfg.Cache.L1MaxEntries,
 		L1TTL:        cfg.Cache.L1TTL,
 		L2TTL:        cfg.Cache.L2TTL,

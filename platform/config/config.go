@@ -83,6 +83,9 @@ type Log struct {
 }
 
 type Cache struct {
+	// Namespace prefixes every Redis key and the invalidation channel, so
+	// several deployments (or test runs) can share one Redis safely.
+	Namespace             string        `yaml:"namespace"`
 	L1MaxEntries          int           `yaml:"l1_max_entries"`
 	L1TTL                 time.Duration `yaml:"l1_ttl"`
 	L2TTL                 time.Duration `yaml:"l2_ttl"`
@@ -118,6 +121,7 @@ func Defaults() Config {
 		Auth: Auth{Issuer: "productapi", AccessTokenTTL: 15 * time.Minute},
 		Log:  Log{Format: "text", Level: "info"},
 		Cache: Cache{
+			Namespace:             "productapi",
 			L1MaxEntries:          10000,
 			L1TTL:                 30 * time.Second,
 			L2TTL:                 5 * time.Minute,
@@ -184,6 +188,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	str("DATA_DIR", &cfg.DataDir)
 	str("DATABASE_URL", &cfg.Database.URL)
 	str("REDIS_URL", &cfg.Redis.URL)
+	str("CACHE_NAMESPACE", &cfg.Cache.Namespace)
 	str("NATS_URL", &cfg.NATS.URL)
 	str("PAYMENT_PROVIDER_URL", &cfg.Payment.ProviderURL)
 	str("AUTH_SIGNING_KEY", &cfg.Auth.SigningKey)
@@ -236,6 +241,9 @@ func (c Config) Validate() error {
 	}
 	if len(c.Database.ReplicaURLs) > 0 && c.Database.URL == "" {
 		return &Error{Setting: "DATABASE_REPLICA_URLS", Problem: "replicas need DATABASE_URL (the embedded store has no replicas)"}
+	}
+	if c.Cache.Namespace == "" {
+		return &Error{Setting: "cache.namespace", Problem: "must not be empty"}
 	}
 	if c.Redis.URL != "" {
 		if err := checkURL(c.Redis.URL, "redis", "rediss"); err != nil {
