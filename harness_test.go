@@ -34,6 +34,11 @@ const (
 	postgresStore storeKind = "postgres"
 )
 
+func TestMain(m *testing.M) {
+	setProcessGlobals()
+	os.Exit(m.Run())
+}
+
 func storeKinds(t *testing.T) []storeKind {
 	t.Helper()
 	kinds := []storeKind{sqliteStore}

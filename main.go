@@ -18,17 +18,22 @@ import (
 	"syscall"
 
 	"github.com/gin-gonic/gin"
+	"github.com/redis/go-redis/v9"
 
+	"example.com/productapi/platform/cache"
 	"example.com/productapi/platform/config"
 )
 
-func init() {
-	// Route tables and debug warnings are noise in logs and tests; every
-	// request is already in the structured access log.
+// setProcessGlobals configures the libraries that keep process-wide state:
+// gin's debug route dump and go-redis's unstructured logger are noise next
+// to the structured access log.
+func setProcessGlobals() {
 	gin.SetMode(gin.ReleaseMode)
+	redis.SetLogger(cache.RedisLogger{})
 }
 
 func main() {
+	setProcessGlobals()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {

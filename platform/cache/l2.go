@@ -33,16 +33,13 @@ const breakerTrips = 5
 // retries, 5 dial attempts). Timeouts the URL sets itself
 // (?dial_timeout=...) are kept. The per-call budget is enforced again by the
 // Cache (Config.RedisTimeout), this bounds the socket level.
-func init() {
-	// go-redis prints every failed dial to stderr with the standard logger;
-	// during an outage that floods the logs with unstructured lines while the
-	// breaker already reports the state. Route them to slog at debug level.
-	redis.SetLogger(slogRedisLogger{})
-}
+// RedisLogger adapts go-redis's process-wide logger to slog (debug level).
+// go-redis prints every failed dial to stderr with the standard logger;
+// during an outage that floods the logs with unstructured lines while the
+// breaker already reports the state. main installs it with redis.SetLogger.
+type RedisLogger struct{}
 
-type slogRedisLogger struct{}
-
-func (slogRedisLogger) Printf(ctx context.Context, format string, v ...any) {
+func (RedisLogger) Printf(ctx context.Context, format string, v ...any) {
 	slog.Default().DebugContext(ctx, "redis client", "detail", fmt.Sprintf(format, v...))
 }
 
