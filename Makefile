@@ -13,10 +13,16 @@ run:
 vet:
 	$(GO) vet $(PKGS)
 
-# Everything: vet, then all tests with the race detector. The integration
-# suite runs on embedded SQLite always, and on Postgres + Redis when
-# TEST_DATABASE_URL / TEST_REDIS_URL are set (scripts/test-env.sh sets them;
-# REQUIRE_POSTGRES=1 turns a missing Postgres into a failure, as in CI).
+# The integration suite runs on embedded SQLite always, and on Postgres +
+# Redis at these addresses (each Postgres test creates and drops its own
+# database). REQUIRE_POSTGRES=1 turns a missing Postgres into a failure
+# instead of a skip. SQLite only: make test TEST_DATABASE_URL= TEST_REDIS_URL= REQUIRE_POSTGRES=0
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+REQUIRE_POSTGRES ?= 1
+export TEST_DATABASE_URL TEST_REDIS_URL REQUIRE_POSTGRES
+
+# Everything: vet, then all tests with the race detector.
 test: vet
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 
