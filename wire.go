@@ -91,6 +91,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 		L2TTL:        cfg.Cache.L2TTL,
 		NegativeTTL:  cfg.Cache.NegativeTTL,
 		StaleFor:     cfg.Cache.StaleFor,
+		AckTimeout:   cfg.Cache.InvalidationAckTimeout,
 	}, rc, log.With("component", "cache"), a.metrics.Registry)
 	if err != nil {
 		return nil, err

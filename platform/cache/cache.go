@@ -67,6 +67,8 @@ type Cache struct {
 	// to its callers but not stored. Global rather than per key: cheap, and
 	// a skipped fill only costs one more load.
 	epoch atomic.Uint64
+	// ackSeq numbers this instance's invalidation acknowledgement lists.
+	ackSeq atomic.Uint64
 
 	healthEvery time.Duration // subscriber keepalive; a field so tests can shorten it
 
@@ -272,10 +274,13 @@ func (c *Cache) Set(ctx context.Context, key string, value []byte) {
 	if c.l2Usable(ctx) {
 		payload = encodeL2(value, true, loadedAt)
 	}
-	err := c.l2.writeAndPublish(ctx, []string{c.dataKey(key)}, payload, c.jitter(c.cfg.L2TTL), c.channel, c.encode(message{Keys: []string{key}}))
+	ack := c.newAckKey()
+	receivers, err := c.l2.writeAndPublish(ctx, []string{c.dataKey(key)}, payload, c.jitter(c.cfg.L2TTL), c.channel, c.encode(message{Keys: []string{key}, Ack: ack}))
 	if err != nil {
 		c.pend.add(key)
+		return
 	}
+	c.awaitAcks(ctx, ack, receivers)
 }
 
 // store fills both levels after a load.

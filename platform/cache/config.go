@@ -21,6 +21,12 @@ type Config struct {
 	RedisTimeout    time.Duration // default 100ms per Redis call
 	BreakerCooldown time.Duration // default 5s: how long L2 is skipped after the breaker opens
 	LoadTimeout     time.Duration // default 10s: bounds a shared load, which outlives any one caller
+	// AckTimeout bounds how long an invalidation waits for every subscribed
+	// instance to confirm it dropped its L1 copy (default 100ms; negative:
+	// do not wait, peers catch up within the pub/sub latency). Waiting is
+	// what makes "after a write is acknowledged no instance serves the old
+	// value" hold; the bound keeps a stuck peer from stalling writes.
+	AckTimeout time.Duration
 	// L2Enabled switches L2 reads and fills at run time (a feature flag);
 	// nil means always on. Invalidations still reach Redis while it is
 	// off, so switching it back on cannot resurrect deleted entries.
@@ -50,6 +56,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	def(&cfg.RedisTimeout, 100*time.Millisecond)
 	def(&cfg.BreakerCooldown, 5*time.Second)
 	def(&cfg.LoadTimeout, 10*time.Second)
+	def(&cfg.AckTimeout, 100*time.Millisecond)
 	if cfg.Jitter == 0 {
 		cfg.Jitter = 0.1
 	}

@@ -29,6 +29,10 @@ type message struct {
 	Keys     []string         `json:"k,omitempty"`
 	Versions map[string]int64 `json:"v,omitempty"`
 	All      bool             `json:"a,omitempty"` // drop every L1 entry
+	// Ack names a Redis list every receiver pushes to once it has applied
+	// the message; the publisher waits for as many entries as PUBLISH
+	// reported receivers.
+	Ack string `json:"ack,omitempty"`
 }
 
 func (c *Cache) encode(m message) []byte {
@@ -38,12 +42,46 @@ func (c *Cache) encode(m message) []byte {
 }
 
 func (c *Cache) publish(ctx context.Context, m message) error {
-	return c.l2.publish(ctx, c.channel, c.encode(m))
+	m.Ack = c.newAckKey()
+	receivers, err := c.l2.publish(ctx, c.channel, c.encode(m))
+	if err == nil {
+		c.awaitAcks(ctx, m.Ack, receivers)
+	}
+	return err
+}
+
+// newAckKey returns a fresh ack list name, or "" when acks are off.
+func (c *Cache) newAckKey() string {
+	if c.cfg.AckTimeout < 0 {
+		return ""
+	}
+	return fmt.Sprintf("%sack:%s:%d", c.prefix, c.origin, c.ackSeq.Add(1))
+}
+
+// awaitAcks blocks until n receivers confirmed the message or AckTimeout
+// passed. A timeout is counted, not returned: the write has happened, and
+// a peer that did not answer (stuck, or its subscription just dropped,
+// which makes it purge its whole L1 when it resubscribes) still has L1TTL
+// as the bound.
+func (c *Cache) awaitAcks(ctx context.Context, key string, n int64) {
+	if key == "" || n <= 0 {
+		return
+	}
+	deadline := time.Now().Add(c.cfg.AckTimeout)
+	for got := int64(0); got < n; got++ {
+		left := time.Until(deadline)
+		if left < time.Millisecond || !c.l2.popAck(ctx, key, left) {
+			c.st.ackTimeouts.Add(1)
+			c.subLog.warn("invalidation not confirmed by every instance in time", "waited", c.cfg.AckTimeout, "confirmed", got, "receivers", n)
+			return
+		}
+	}
 }
 
 // Invalidate deletes keys from L1 and L2 and tells the other instances, all
 // before returning, so once a write is acknowledged no instance serves the
-// old value from cache (peers drop theirs within the pub/sub latency). L2 is
+// old value from cache: it waits (up to AckTimeout) until every subscribed
+// instance confirms it dropped its copy. L2 is
 // deleted and the notice published before L1 is dropped: the other order
 // would let a concurrent read refill L1 from the not-yet-deleted L2 copy.
 // If Redis cannot be reached, L1 is still dropped, the Redis side is queued
@@ -60,14 +98,21 @@ func (c *Cache) Invalidate(ctx context.Context, keys ...string) error {
 		for i, k := range keys {
 			dataKeys[i] = c.dataKey(k)
 		}
-		err = c.l2.writeAndPublish(context.WithoutCancel(ctx), dataKeys, nil, 0, c.channel, c.encode(message{Keys: keys}))
+		ack := c.newAckKey()
+		var receivers int64
+		receivers, err = c.l2.writeAndPublish(context.WithoutCancel(ctx), dataKeys, nil, 0, c.channel, c.encode(message{Keys: keys, Ack: ack}))
 		if err != nil {
 			c.pend.add(keys...)
 			err = fmt.Errorf("invalidate %d key(s), queued for retry: %w", len(keys), err)
 		}
+		c.dropLocal(keys...)
+		if err == nil {
+			c.awaitAcks(context.WithoutCancel(ctx), ack, receivers)
+		}
+		return err
 	}
 	c.dropLocal(keys...)
-	return err
+	return nil
 }
 
 // dropLocal removes keys from L1 and moves the epoch, so a load that started
@@ -92,6 +137,9 @@ func (c *Cache) apply(payload string) {
 		c.st.pubsubErrors.Add(1)
 		c.subLog.warn("ignoring malformed invalidation message", "err", err)
 		return
+	}
+	if m.Ack != "" {
+		defer c.l2.pushAck(c.life, m.Ack, c.cfg.AckTimeout)
 	}
 	if m.Origin == c.origin {
 		return // already applied locally, before publishing

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -156,19 +157,51 @@ func (l *l2) set(ctx context.Context, key string, payload []byte, ttl time.Durat
 // writeAndPublish deletes keys (payload nil) or sets the single key, then
 // publishes msg, in one round trip: peers are told in the same breath as
 // Redis changes, before the caller's write is acknowledged.
-func (l *l2) writeAndPublish(ctx context.Context, keys []string, payload []byte, ttl time.Duration, channel string, msg []byte) error {
-	return l.do(ctx, "publish", func(ctx context.Context) error {
+// writeAndPublish sets or deletes keys and publishes msg in one round trip;
+// it returns how many subscribers received msg.
+func (l *l2) writeAndPublish(ctx context.Context, keys []string, payload []byte, ttl time.Duration, channel string, msg []byte) (int64, error) {
+	var receivers int64
+	err := l.do(ctx, "publish", func(ctx context.Context) error {
+		var pub *redis.IntCmd
 		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			if payload != nil {
 				p.Set(ctx, keys[0], payload, ttl)
 			} else if len(keys) > 0 {
 				p.Del(ctx, keys...)
 			}
-			p.Publish(ctx, channel, msg)
+			pub = p.Publish(ctx, channel, msg)
+			return nil
+		})
+		receivers = pub.Val()
+		return err
+	})
+	return receivers, err
+}
+
+// pushAck confirms an invalidation; the list expires on its own.
+func (l *l2) pushAck(ctx context.Context, key string, keep time.Duration) {
+	_ = l.do(ctx, "ack", func(ctx context.Context) error {
+		_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			p.RPush(ctx, key, 1)
+			p.PExpire(ctx, key, 2*keep+time.Second)
 			return nil
 		})
 		return err
 	})
+}
+
+// popAck waits up to wait for one confirmation. It bypasses the breaker's
+// per-call timeout (BLPOP blocks by design) but not the breaker itself.
+func (l *l2) popAck(ctx context.Context, key string, wait time.Duration) bool {
+	if l.cb.State() == gobreaker.StateOpen {
+		return false
+	}
+	wctx, cancel := context.WithTimeout(ctx, wait+l.timeout)
+	defer cancel()
+	// A fractional timeout in seconds (Redis >= 6); go-redis's BLPop
+	// rounds anything under a second up to a whole one.
+	err := l.rdb.Do(wctx, "blpop", key, strconv.FormatFloat(wait.Seconds(), 'f', 3, 64)).Err()
+	return err == nil
 }
 
 func (l *l2) getInt(ctx context.Context, key string) (int64, error) {
@@ -192,10 +225,13 @@ func (l *l2) incrBy(ctx context.Context, key string, by int64) (int64, error) {
 	return n, err
 }
 
-func (l *l2) publish(ctx context.Context, channel string, msg []byte) error {
-	return l.do(ctx, "publish", func(ctx context.Context) error {
-		return l.rdb.Publish(ctx, channel, msg).Err()
+func (l *l2) publish(ctx context.Context, channel string, msg []byte) (int64, error) {
+	var receivers int64
+	err := l.do(ctx, "publish", func(ctx context.Context) (err error) {
+		receivers, err = l.rdb.Publish(ctx, channel, msg).Result()
+		return err
 	})
+	return receivers, err
 }
 
 func (l *l2) ping(ctx context.Context) error {

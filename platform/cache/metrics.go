@@ -13,6 +13,7 @@ type counters struct {
 	l1Hits, l1Misses                      atomic.Uint64
 	loadsFound, loadsNotFound, loadErrors atomic.Uint64
 	staleServed, pubsubErrors             atomic.Uint64
+	ackTimeouts                           atomic.Uint64
 }
 
 // Stats is a point-in-time snapshot for an operator console.
@@ -29,6 +30,7 @@ type Stats struct {
 	LoadErrors       uint64
 	StaleServed      uint64
 	PubSubErrors     uint64
+	AckTimeouts      uint64 // invalidations some instance did not confirm within AckTimeout
 	Breaker          string // "closed", "half-open", "open"; "none" without Redis
 	Subscribed       bool   // receiving other instances' invalidations
 	PendingRedis     int    // invalidations queued until Redis answers
@@ -47,6 +49,7 @@ func (c *Cache) Stats() Stats {
 		LoadErrors:    c.st.loadErrors.Load(),
 		StaleServed:   c.st.staleServed.Load(),
 		PubSubErrors:  c.st.pubsubErrors.Load(),
+		AckTimeouts:   c.st.ackTimeouts.Load(),
 		Breaker:       "none",
 		Subscribed:    c.subscribed.Load(),
 		PendingRedis:  int(c.pend.n.Load()) + len(c.vers.failedBumps()),
@@ -76,7 +79,7 @@ func newCollector(c *Cache) *collector {
 	return &collector{
 		c:          c,
 		requests:   d("requests_total", "Cache lookups by level and outcome.", "level", "result"),
-		errors:     d("errors_total", "Failed Redis calls (level l2) and subscription failures (level pubsub).", "level"),
+		errors:     d("errors_total", "Failed Redis calls (level l2), subscription failures (level pubsub), invalidations not confirmed by every instance in time (level ack_timeout).", "level"),
 		loads:      d("loads_total", "Loads from the source of truth by outcome.", "result"),
 		evictions:  d("evictions_total", "L1 entries evicted to stay within L1MaxEntries."),
 		entries:    d("l1_entries", "Entries held in L1, including ones kept for stale-if-error."),
@@ -109,6 +112,7 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(m.requests, s.L2Misses, "l2", "miss")
 	counter(m.errors, s.L2Errors, "l2")
 	counter(m.errors, s.PubSubErrors, "pubsub")
+	counter(m.errors, s.AckTimeouts, "ack_timeout")
 	counter(m.loads, s.LoadsFound, "found")
 	counter(m.loads, s.LoadsNotFound, "not_found")
 	counter(m.loads, s.LoadErrors, "error")

@@ -112,7 +112,7 @@ func (c *Cache) replay(ctx context.Context) {
 		for i, k := range names {
 			dataKeys[i] = c.dataKey(k)
 		}
-		if c.l2.writeAndPublish(ctx, dataKeys, nil, 0, c.channel, c.encode(message{Keys: names})) != nil {
+		if _, err := c.l2.writeAndPublish(ctx, dataKeys, nil, 0, c.channel, c.encode(message{Keys: names})); err != nil {
 			return false
 		}
 		c.pend.done(done, 0)

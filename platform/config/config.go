@@ -85,14 +85,15 @@ type Log struct {
 type Cache struct {
 	// Namespace prefixes every Redis key and the invalidation channel, so
 	// several deployments (or test runs) can share one Redis safely.
-	Namespace             string        `yaml:"namespace"`
-	L1MaxEntries          int           `yaml:"l1_max_entries"`
-	L1TTL                 time.Duration `yaml:"l1_ttl"`
-	L2TTL                 time.Duration `yaml:"l2_ttl"`
-	NegativeTTL           time.Duration `yaml:"negative_ttl"`
-	StaleFor              time.Duration `yaml:"stale_for"`
-	CatalogueMaxAge       time.Duration `yaml:"catalogue_max_age"`
-	CatalogueStaleWhileRe time.Duration `yaml:"catalogue_stale_while_revalidate"`
+	Namespace              string        `yaml:"namespace"`
+	L1MaxEntries           int           `yaml:"l1_max_entries"`
+	L1TTL                  time.Duration `yaml:"l1_ttl"`
+	L2TTL                  time.Duration `yaml:"l2_ttl"`
+	NegativeTTL            time.Duration `yaml:"negative_ttl"`
+	StaleFor               time.Duration `yaml:"stale_for"`
+	InvalidationAckTimeout time.Duration `yaml:"invalidation_ack_timeout"`
+	CatalogueMaxAge        time.Duration `yaml:"catalogue_max_age"`
+	CatalogueStaleWhileRe  time.Duration `yaml:"catalogue_stale_while_revalidate"`
 }
 
 // Defaults are the values used when neither the file nor the environment
@@ -121,14 +122,15 @@ func Defaults() Config {
 		Auth: Auth{Issuer: "productapi", AccessTokenTTL: 15 * time.Minute},
 		Log:  Log{Format: "text", Level: "info"},
 		Cache: Cache{
-			Namespace:             "productapi",
-			L1MaxEntries:          10000,
-			L1TTL:                 30 * time.Second,
-			L2TTL:                 5 * time.Minute,
-			NegativeTTL:           5 * time.Second,
-			StaleFor:              10 * time.Minute,
-			CatalogueMaxAge:       60 * time.Second,
-			CatalogueStaleWhileRe: 300 * time.Second,
+			Namespace:              "productapi",
+			L1MaxEntries:           10000,
+			L1TTL:                  30 * time.Second,
+			L2TTL:                  5 * time.Minute,
+			NegativeTTL:            5 * time.Second,
+			StaleFor:               10 * time.Minute,
+			InvalidationAckTimeout: 100 * time.Millisecond,
+			CatalogueMaxAge:        60 * time.Second,
+			CatalogueStaleWhileRe:  300 * time.Second,
 		},
 	}
 }
