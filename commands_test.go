@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,9 @@ func TestCommandsOnEachStore(t *testing.T) {
 			}
 			return out.String()
 		}
-		if out := runCmd("migrate", "up"); !strings.Contains(out, "products   version 1 of 1") {
+		// Every module at its latest version after up, at 0 after down.
+		atLatest := regexp.MustCompile(`(?m)^(users|products) +version ([1-9][0-9]*) of ([0-9]+) dirty=false$`)
+		if out := runCmd("migrate", "up"); !allAtLatest(atLatest.FindAllStringSubmatch(out, -1), 2) {
 			t.Fatalf("migrate up: %s", out)
 		}
 		if out := runCmd("seed", "-count", "250", "-batch", "100"); !strings.Contains(out, "seeded 250 products") {
@@ -78,10 +81,10 @@ func TestCommandsOnEachStore(t *testing.T) {
 		if n := len(page.JSON(t)["data"].([]any)); n != 100 {
 			t.Fatalf("seeded catalogue page has %d items", n)
 		}
-		if out := runCmd("migrate", "down"); !strings.Contains(out, "products   version 0 of 1") {
+		if out := runCmd("migrate", "down"); !regexp.MustCompile(`(?m)^products +version 0 of [1-9]`).MatchString(out) {
 			t.Fatalf("migrate down: %s", out)
 		}
-		if out := runCmd("migrate", "version"); !strings.Contains(out, "users      version 0 of 1") {
+		if out := runCmd("migrate", "version"); !regexp.MustCompile(`(?m)^users +version 0 of [1-9]`).MatchString(out) {
 			t.Fatalf("migrate version: %s", out)
 		}
 	})
@@ -132,4 +135,17 @@ func TestServeWithNoConfigurationAndGracefulShutdown(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("shutdown hung")
 	}
+}
+
+// allAtLatest reports whether want modules matched and each is at its latest version.
+func allAtLatest(matches [][]string, want int) bool {
+	if len(matches) != want {
+		return false
+	}
+	for _, m := range matches {
+		if m[2] != m[3] {
+			return false
+		}
+	}
+	return true
 }

@@ -29,10 +29,45 @@ type Product struct {
 type Service interface {
 	// Get returns a product by ID (through the cache) or ErrNotFound.
 	Get(ctx context.Context, id string) (Product, error)
+
+	// Reserve takes stock for every line, all or nothing, and returns the
+	// catalogue's current name, SKU and price for each line (prices are
+	// never taken from a client). It is idempotent per reservationID (an
+	// order ID): calling it again returns the first result and takes no
+	// more stock. Run it inside the caller's unit of work (platform/db
+	// Transact) so the reservation commits or rolls back with the order.
+	// Errors: ErrNotFound naming the product (as a validation-style
+	// message), ErrInsufficientStock naming the product, ErrMixedCurrency.
+	Reserve(ctx context.Context, reservationID string, lines []Line) ([]ReservedLine, error)
+
+	// Release returns the stock of a reservation, once: releasing twice, or
+	// a reservation that never existed, is a no-op that reports false.
+	Release(ctx context.Context, reservationID string) (released bool, err error)
+}
+
+// Line asks for quantity units of a product.
+type Line struct {
+	ProductID string
+	Quantity  int64
+}
+
+// ReservedLine is a line as the catalogue priced it at reservation time.
+type ReservedLine struct {
+	ProductID      string `json:"product_id"`
+	SKU            string `json:"sku"`
+	Name           string `json:"name"`
+	UnitPriceCents int64  `json:"unit_price_cents"`
+	Currency       string `json:"currency"`
+	Quantity       int64  `json:"quantity"`
 }
 
 // Errors with stable codes.
 var (
 	ErrNotFound = apperr.New(apperr.KindNotFound, "products.not_found", "product not found")
 	ErrSKUTaken = apperr.New(apperr.KindConflict, "products.sku_taken", "a product with this sku already exists")
+	// ErrInsufficientStock's message names the product (WithMessage).
+	ErrInsufficientStock = apperr.New(apperr.KindConflict, "products.insufficient_stock", "not enough stock")
+	// ErrUnknownProduct is a line naming a product that does not exist.
+	ErrUnknownProduct = apperr.New(apperr.KindValidation, "products.unknown_product", "unknown product")
+	ErrMixedCurrency  = apperr.New(apperr.KindValidation, "products.mixed_currency", "all products of one reservation must share a currency")
 )

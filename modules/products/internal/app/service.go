@@ -223,15 +223,21 @@ func (s *Service) InvalidateAll(ctx context.Context) {
 
 // invalidate drops the entity and every list before the write is
 // acknowledged; the cache tells other instances through Redis pub/sub.
-func (s *Service) invalidate(ctx context.Context, id string) {
-	if err := s.cache.Invalidate(ctx, EntityKey(id)); err != nil {
-		s.log.WarnContext(ctx, "cache invalidation failed", "id", id, "err", err)
+func (s *Service) invalidate(ctx context.Context, id string) { s.invalidateMany(ctx, []string{id}) }
+
+func (s *Service) invalidateMany(ctx context.Context, ids []string) {
+	keys := make([]string, len(ids))
+	for i, id := range ids {
+		keys[i] = EntityKey(id)
+	}
+	if err := s.cache.Invalidate(ctx, keys...); err != nil {
+		s.log.WarnContext(ctx, "cache invalidation failed", "ids", ids, "err", err)
 	}
 	// A read that loaded the old row just before the write may fill the
 	// cache just after the delete above; a second, delayed delete closes
 	// that window (the classic cache-aside race).
 	time.AfterFunc(raceWindow, func() {
-		_ = s.cache.Invalidate(context.WithoutCancel(ctx), EntityKey(id))
+		_ = s.cache.Invalidate(context.WithoutCancel(ctx), keys...)
 	})
 	if err := s.cache.BumpVersion(ctx, listNamespace); err != nil {
 		s.log.WarnContext(ctx, "list version bump failed", "err", err)

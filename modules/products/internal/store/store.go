@@ -11,6 +11,7 @@ import (
 
 	"example.com/productapi/modules/products"
 	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/query"
 )
 
@@ -54,10 +55,15 @@ type Store struct {
 	postgres bool
 }
 
-func New(db *gorm.DB, postgres bool) *Store { return &Store{db: db, postgres: postgres} }
+func New(conn *gorm.DB, postgres bool) *Store { return &Store{db: conn, postgres: postgres} }
+
+// Transact runs fn in a unit of work (or joins the caller's).
+func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
+	return db.Transact(ctx, s.db, fn)
+}
 
 func (s *Store) Create(ctx context.Context, r *Row) error {
-	err := s.db.WithContext(ctx).Create(r).Error
+	err := db.Conn(ctx, s.db).Create(r).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return products.ErrSKUTaken
 	}
@@ -66,7 +72,7 @@ func (s *Store) Create(ctx context.Context, r *Row) error {
 
 // CreateBatch inserts many rows in one statement per batch (seeding).
 func (s *Store) CreateBatch(ctx context.Context, rows []Row) error {
-	err := s.db.WithContext(ctx).CreateInBatches(rows, 500).Error
+	err := db.Conn(ctx, s.db).CreateInBatches(rows, 500).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return products.ErrSKUTaken
 	}
@@ -76,7 +82,7 @@ func (s *Store) CreateBatch(ctx context.Context, rows []Row) error {
 // ByID loads the named columns of one product (all when cols is empty).
 func (s *Store) ByID(ctx context.Context, id string, cols ...string) (Row, error) {
 	var r Row
-	q := s.db.WithContext(ctx)
+	q := db.Conn(ctx, s.db)
 	if len(cols) > 0 {
 		q = q.Select(cols)
 	}
@@ -93,7 +99,7 @@ func (s *Store) ByID(ctx context.Context, id string, cols ...string) (Row, error
 func (s *Store) Update(ctx context.Context, id string, expectVersion int64, changes map[string]any) (Row, error) {
 	changes["version"] = gorm.Expr("version + 1")
 	changes["updated_at"] = time.Now().UTC().Truncate(time.Microsecond)
-	q := s.db.WithContext(ctx).Model(&Row{}).Where("id = ?", id)
+	q := db.Conn(ctx, s.db).Model(&Row{}).Where("id = ?", id)
 	if expectVersion > 0 {
 		q = q.Where("version = ?", expectVersion)
 	}
@@ -112,7 +118,7 @@ func (s *Store) Update(ctx context.Context, id string, expectVersion int64, chan
 
 // Delete removes a product if it still has expectVersion (0 = any).
 func (s *Store) Delete(ctx context.Context, id string, expectVersion int64) error {
-	q := s.db.WithContext(ctx).Where("id = ?", id)
+	q := db.Conn(ctx, s.db).Where("id = ?", id)
 	if expectVersion > 0 {
 		q = q.Where("version = ?", expectVersion)
 	}
@@ -135,7 +141,7 @@ func (s *Store) missOrStale(ctx context.Context, id string) error {
 
 // List returns one keyset page with only the needed columns selected.
 func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]Row, bool, error) {
-	q := s.db.WithContext(ctx).Model(&Row{}).Select(p.Columns(Columns, "id"))
+	q := db.Conn(ctx, s.db).Model(&Row{}).Select(p.Columns(Columns, "id"))
 	if v, ok := p.String("category"); ok {
 		q = q.Where("category = ?", v)
 	}

@@ -1,0 +1,114 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"example.com/productapi/modules/products"
+	"example.com/productapi/modules/products/internal/store"
+	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/db"
+	"example.com/productapi/platform/ids"
+)
+
+// Reserve implements products.Service. It joins the caller's unit of work,
+// so the stock taken here commits or rolls back with the caller's order.
+func (s *Service) Reserve(ctx context.Context, reservationID string, lines []products.Line) ([]products.ReservedLine, error) {
+	merged, err := mergeLines(lines)
+	if err != nil {
+		return nil, err
+	}
+	var out []products.ReservedLine
+	err = s.store.Transact(ctx, func(ctx context.Context) error {
+		if existing, err := s.store.Reservation(ctx, reservationID); err != nil || len(existing) > 0 {
+			out = toReserved(existing)
+			return err
+		}
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		rows := make([]store.ReservationLine, 0, len(merged))
+		// merged is sorted by product ID: every checkout locks rows in the
+		// same order, so two multi-product orders cannot deadlock.
+		for _, l := range merged {
+			ok, err := s.store.TakeStock(ctx, l.ProductID, l.Quantity)
+			if err != nil {
+				return err
+			}
+			p, err := s.store.ByID(ctx, l.ProductID, "id", "sku", "name", "price_cents", "currency", "stock")
+			if err == products.ErrNotFound {
+				return products.ErrUnknownProduct.WithMessage("product %s does not exist", l.ProductID)
+			} else if err != nil {
+				return err
+			}
+			if !ok {
+				return products.ErrInsufficientStock.WithMessage("not enough stock for product %s (%s): %d requested", p.ID, p.SKU, l.Quantity)
+			}
+			if len(rows) > 0 && rows[0].Currency != p.Currency {
+				return products.ErrMixedCurrency
+			}
+			rows = append(rows, store.ReservationLine{ReservationID: reservationID, ProductID: p.ID, SKU: p.SKU, Name: p.Name,
+				UnitPriceCents: p.PriceCents, Currency: p.Currency, Quantity: l.Quantity, CreatedAt: now})
+		}
+		if err := s.store.InsertReservation(ctx, rows); err != nil {
+			return err
+		}
+		out = toReserved(rows)
+		db.AfterCommit(ctx, func(ctx context.Context) { s.invalidateMany(ctx, productIDs(rows)) })
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Release implements products.Service: stock comes back once.
+func (s *Service) Release(ctx context.Context, reservationID string) (bool, error) {
+	released, err := s.store.ReleaseReservation(ctx, reservationID)
+	if err != nil || len(released) == 0 {
+		return false, err
+	}
+	db.AfterCommit(ctx, func(ctx context.Context) { s.invalidateMany(ctx, productIDs(released)) })
+	return true, nil
+}
+
+// mergeLines validates lines, adds up repeated products and sorts by ID.
+func mergeLines(lines []products.Line) ([]products.Line, error) {
+	if len(lines) == 0 {
+		return nil, apperr.Validation(apperr.FieldError{Field: "items", Message: "must have at least 1 items"})
+	}
+	byID := map[string]int64{}
+	for _, l := range lines {
+		if !ids.Valid(l.ProductID) {
+			return nil, products.ErrUnknownProduct.WithMessage("product %s does not exist", l.ProductID)
+		}
+		if l.Quantity <= 0 {
+			return nil, apperr.Validation(apperr.FieldError{Field: "quantity", Message: "must be >= 1"})
+		}
+		byID[l.ProductID] += l.Quantity
+	}
+	out := make([]products.Line, 0, len(byID))
+	for id, q := range byID {
+		out = append(out, products.Line{ProductID: id, Quantity: q})
+	}
+	slices.SortFunc(out, func(a, b products.Line) int { return strings.Compare(a.ProductID, b.ProductID) })
+	return out, nil
+}
+
+func toReserved(rows []store.ReservationLine) []products.ReservedLine {
+	out := make([]products.ReservedLine, len(rows))
+	for i, r := range rows {
+		out[i] = products.ReservedLine{ProductID: r.ProductID, SKU: r.SKU, Name: r.Name, UnitPriceCents: r.UnitPriceCents,
+			Currency: strings.TrimSpace(r.Currency), Quantity: r.Quantity}
+	}
+	return out
+}
+
+func productIDs(rows []store.ReservationLine) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.ProductID
+	}
+	return out
+}
