@@ -85,7 +85,7 @@ func TestDeadRedis(t *testing.T) {
 func TestRedisDiesMidway(t *testing.T) {
 	direct := newRedis(t)
 	p := startProxy(t, direct.Options().Addr)
-	via, err := NewRedisClient("redis://" + p.addr() + "/" + strconv.Itoa(direct.Options().DB))
+	via, err := NewRedisClient("redis://" + p.Addr() + "/" + strconv.Itoa(direct.Options().DB))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +103,7 @@ func TestRedisDiesMidway(t *testing.T) {
 	}
 	v0 := c.Version(ctx, "lists")
 
-	p.setCut(true)
+	p.SetCut(true)
 	var slowest time.Duration
 	for i := range 20 {
 		key := fmt.Sprint("during", i)
@@ -127,7 +127,7 @@ func TestRedisDiesMidway(t *testing.T) {
 	}
 
 	restored := time.Now()
-	p.setCut(false)
+	p.SetCut(false)
 	i := 0
 	recovered := eventually(t, 3*time.Second, "L2 used again", func() bool {
 		i++

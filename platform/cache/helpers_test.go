@@ -1,15 +1,15 @@
 package cache
 
 import (
+	"example.com/productapi/platform/testkit/netproxy"
+
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,98 +133,5 @@ func eventually(tb testing.TB, within time.Duration, what string, cond func() bo
 	return time.Since(start)
 }
 
-// proxy is a TCP proxy to Redis that can be cut: live connections are
-// closed and new ones are accepted but never answered (a black hole, the
-// worst case: the client only learns from its timeouts).
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	cut    bool
-	frozen atomic.Bool
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
-}
-
-func startProxy(tb testing.TB, target string) *proxy {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("proxy listen: %v", err)
-	}
-	p := &proxy{ln: ln, target: target, conns: make(map[net.Conn]struct{})}
-	p.wg.Add(1)
-	go p.accept()
-	tb.Cleanup(func() {
-		_ = ln.Close()
-		p.closeAll()
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) addr() string { return p.ln.Addr().String() }
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		p.conns[c] = struct{}{}
-		cut := p.cut
-		p.mu.Unlock()
-		if cut {
-			continue // held open, never answered
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[up] = struct{}{}
-		p.mu.Unlock()
-		p.wg.Add(2)
-		go p.pipe(up, c)
-		go p.pipe(c, up)
-	}
-}
-
-// pipe forwards src to dst, dropping the bytes while frozen (a link that
-// silently loses everything but never errors).
-func (p *proxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
-	defer dst.Close()
-	defer src.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 && !p.frozen.Load() {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (p *proxy) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		_ = c.Close()
-	}
-	clear(p.conns)
-}
-
-func (p *proxy) setCut(cut bool) {
-	p.mu.Lock()
-	p.cut = cut
-	p.mu.Unlock()
-	p.closeAll() // cutting kills live links; restoring frees the black-holed ones
-}
+// startProxy is a cuttable TCP proxy in front of Redis.
+func startProxy(tb testing.TB, target string) *netproxy.Proxy { return netproxy.Start(tb, target) }

@@ -97,7 +97,7 @@ func TestCrossInstanceVersionBump(t *testing.T) {
 func TestResubscribeDropsL1(t *testing.T) {
 	rdb := newRedis(t)
 	p := startProxy(t, rdb.Options().Addr)
-	via, err := NewRedisClient("redis://" + p.addr() + "/" + strconv.Itoa(rdb.Options().DB))
+	via, err := NewRedisClient("redis://" + p.Addr() + "/" + strconv.Itoa(rdb.Options().DB))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,10 +105,10 @@ func TestResubscribeDropsL1(t *testing.T) {
 	c := newCache(t, Config{BreakerCooldown: 100 * time.Millisecond}, via)
 	ctx := context.Background()
 	c.Set(ctx, "k", []byte("v"))
-	p.setCut(true) // the subscription breaks: messages may be missed from here
+	p.SetCut(true) // the subscription breaks: messages may be missed from here
 	eventually(t, 2*time.Second, "subscriber notices", func() bool { return !c.Stats().Subscribed })
 	c.Set(ctx, "k2", []byte("v")) // cached while deaf to peers
-	p.setCut(false)
+	p.SetCut(false)
 	eventually(t, 5*time.Second, "subscriber reconnects", func() bool { return c.Stats().Subscribed })
 	if r, ok := c.Get(ctx, "k2"); ok && r.Source == SourceL1 {
 		t.Fatal("an entry cached while unsubscribed survived the resubscription")
@@ -120,7 +120,7 @@ func TestResubscribeDropsL1(t *testing.T) {
 func TestSubscriptionKeepalive(t *testing.T) {
 	rdb := newRedis(t)
 	p := startProxy(t, rdb.Options().Addr)
-	via, err := NewRedisClient("redis://" + p.addr() + "/" + strconv.Itoa(rdb.Options().DB))
+	via, err := NewRedisClient("redis://" + p.Addr() + "/" + strconv.Itoa(rdb.Options().DB))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestSubscriptionKeepalive(t *testing.T) {
 	}
 	eventually(t, 2*time.Second, "b hears a after idling", func() bool { _, ok := b.Get(ctx, "K"); return !ok })
 
-	p.frozen.Store(true)
+	p.SetFrozen(true)
 	took := eventually(t, 2*time.Second, "b notices the dead link", func() bool { return !b.Stats().Subscribed })
 	t.Logf("silent link loss detected after %s (keepalive %s)", took, b.healthEvery)
 }
