@@ -21,6 +21,7 @@ import (
 	"example.com/productapi/platform/cache"
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/db"
+	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/health"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/migrate"
@@ -43,7 +44,12 @@ type application struct {
 	ready    atomic.Bool
 	users    *usersimpl.Module
 	products *productsimpl.Module
+	events   *events.Bus
 	router   *gin.Engine
+	dbGuard  *db.Guard
+	// life bounds the background goroutines build starts; Close ends it.
+	life context.Context
+	stop context.CancelFunc
 }
 
 func newMigrator(d *db.DB, log *slog.Logger) *migrate.Migrator {
@@ -53,6 +59,7 @@ func newMigrator(d *db.DB, log *slog.Logger) *migrate.Migrator {
 // build wires everything. The caller owns Close.
 func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *application, err error) {
 	a := &application{cfg: cfg, log: log, metrics: observability.NewMetrics()}
+	a.life, a.stop = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			a.Close()
@@ -62,6 +69,11 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 		return nil, err
 	}
 	a.metrics.WatchDB(a.db.SQL, string(a.db.Dialect))
+	if a.dbGuard, err = db.NewGuard(a.db, cfg.Database.ProbeInterval, cfg.Database.ProbeTimeout, log.With("component", "db")); err != nil {
+		return nil, err
+	}
+	go a.dbGuard.Run(a.life)
+	a.metrics.DependencyUp("database", a.dbGuard.Up)
 	a.migrator = newMigrator(a.db, log)
 	if cfg.Database.AutoMigrate {
 		if err := a.migrator.Up(); err != nil {
@@ -98,20 +110,37 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 	}
 	a.cache.Start(ctx)
 
+	// The event bus comes before the modules: they append to its outbox and
+	// subscribe in their constructors.
+	if a.events, err = events.New(events.Config{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, NATSURL: cfg.NATS.URL,
+		Log: log.With("component", "events"), Registry: a.metrics.Registry, Cursors: cursors}); err != nil {
+		return nil, err
+	}
 	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL, Log: log})
 	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
 		}})
+	// Every module has subscribed: start delivering events.
+	if err := a.events.Start(a.life); err != nil {
+		return nil, err
+	}
 
 	if err := a.users.BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
 	a.health = health.New(&a.ready,
-		health.Check{Name: "database", Critical: true, Run: a.db.Ping},
+		// The guard's verdict, not a fresh ping: a black-holed database
+		// must not make /readyz itself hang.
+		health.Check{Name: "database", Critical: true, Run: a.dbGuard.Check},
 		health.Check{Name: "migrations", Critical: true, Every: 10 * time.Second, Run: a.migrationsCurrent},
 	)
+	if cfg.NATS.URL != "" {
+		// Non-critical: the outbox keeps events while NATS is away.
+		a.health.Add(health.Check{Name: "events", Run: a.events.Health})
+	}
 	if a.redis != nil {
+		a.metrics.DependencyUp("redis", a.cache.L2Healthy)
 		a.health.Add(health.Check{Name: "redis", Run: func(context.Context) error {
 			if !a.cache.L2Healthy() {
 				return errors.New("circuit open")
@@ -143,6 +172,7 @@ func (a *application) routes() *gin.Engine {
 	v1 := r.Group("/v1", a.tokens.Authenticate())
 	a.users.Routes(v1)
 	a.products.Routes(v1)
+	a.events.Routes(v1.Group("", auth.Require(auth.RoleAdmin)))
 	return r
 }
 
@@ -161,6 +191,12 @@ func (a *application) migrationsCurrent(context.Context) error {
 
 // Close releases everything build opened, in reverse order.
 func (a *application) Close() {
+	if a.stop != nil {
+		a.stop()
+	}
+	if a.events != nil {
+		_ = a.events.Close()
+	}
 	if a.cache != nil {
 		_ = a.cache.Close()
 	}

@@ -54,7 +54,13 @@ type Database struct {
 	ConnMaxLifetime time.Duration `yaml:"conn_max_lifetime"`
 	ConnMaxIdleTime time.Duration `yaml:"conn_max_idle_time"`
 	QueryTimeout    time.Duration `yaml:"query_timeout"`
-	AutoMigrate     bool          `yaml:"auto_migrate"`
+	// ProbeInterval/ProbeTimeout drive the guard that fails requests fast
+	// (503) while the database is unreachable and lets them through again
+	// when it answers.
+	ProbeInterval  time.Duration `yaml:"probe_interval"`
+	ProbeTimeout   time.Duration `yaml:"probe_timeout"`
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	AutoMigrate    bool          `yaml:"auto_migrate"`
 }
 
 type Redis struct {
@@ -117,6 +123,9 @@ func Defaults() Config {
 			ConnMaxLifetime: 30 * time.Minute,
 			ConnMaxIdleTime: 5 * time.Minute,
 			QueryTimeout:    5 * time.Second,
+			ProbeInterval:   500 * time.Millisecond,
+			ProbeTimeout:    time.Second,
+			ConnectTimeout:  3 * time.Second,
 			AutoMigrate:     true,
 		},
 		Auth: Auth{Issuer: "productapi", AccessTokenTTL: 15 * time.Minute},

@@ -9,8 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,7 +64,13 @@ func Open(ctx context.Context, cfg config.Database, log *slog.Logger) (*DB, erro
 		d.Dialect = Postgres
 		_, rest, _ := strings.Cut(cfg.URL, "://")
 		d.MigrateURL = "pgx5://" + rest
-		d.Gorm, err = gorm.Open(postgres.New(postgres.Config{DSN: cfg.URL}), gcfg)
+		if mu, err := url.Parse(withTimeouts(cfg.URL, config.Database{ConnectTimeout: cfg.ConnectTimeout})); err == nil {
+			// golang-migrate dials without a context: only the URL's
+			// connect_timeout stops it hanging on an unreachable server.
+			mu.Scheme = "pgx5"
+			d.MigrateURL = mu.String()
+		}
+		d.Gorm, err = gorm.Open(postgres.New(postgres.Config{DSN: withTimeouts(cfg.URL, cfg)}), gcfg)
 	} else {
 		d.Dialect = SQLite
 		if err := os.MkdirAll(filepath.Dir(cfg.SQLitePath), 0o750); err != nil {
@@ -81,7 +89,7 @@ func Open(ctx context.Context, cfg config.Database, log *slog.Logger) (*DB, erro
 	if d.Dialect == Postgres && len(cfg.ReplicaURLs) > 0 {
 		var replicas []gorm.Dialector
 		for _, u := range cfg.ReplicaURLs {
-			replicas = append(replicas, postgres.New(postgres.Config{DSN: u}))
+			replicas = append(replicas, postgres.New(postgres.Config{DSN: withTimeouts(u, cfg)}))
 		}
 		if err := d.Gorm.Use(dbresolver.Register(dbresolver.Config{Replicas: replicas, Policy: dbresolver.RandomPolicy{}}).
 			SetMaxOpenConns(cfg.MaxOpenConns).SetMaxIdleConns(cfg.MaxIdleConns).SetConnMaxLifetime(cfg.ConnMaxLifetime)); err != nil {
@@ -132,6 +140,26 @@ func safeErr(err error) string {
 		return oneLine("connection refused or rejected (" + connErr.Unwrap().Error() + ")")
 	}
 	return oneLine(err.Error())
+}
+
+// withTimeouts adds the dial timeout and the server-side per-statement
+// budget (query_timeout as Postgres statement_timeout) to a URL unless it
+// sets them itself: a black-holed server must not hang a request, and a
+// runaway query must not hold a connection forever.
+func withTimeouts(raw string, cfg config.Database) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		return raw // a key=value DSN is used as given
+	}
+	q := u.Query()
+	if q.Get("connect_timeout") == "" && cfg.ConnectTimeout > 0 {
+		q.Set("connect_timeout", strconv.Itoa(max(1, int(cfg.ConnectTimeout.Seconds()))))
+	}
+	if q.Get("statement_timeout") == "" && cfg.QueryTimeout > 0 {
+		q.Set("statement_timeout", strconv.FormatInt(cfg.QueryTimeout.Milliseconds(), 10))
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // oneLine folds multi-line driver messages (pgx lists every address it

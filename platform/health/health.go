@@ -95,7 +95,17 @@ func (h *Checker) run(ctx context.Context, c Check) error {
 			return r.err
 		}
 	}
-	err := c.Run(ctx)
+	// A check that ignores its context (a driver dialing a black hole)
+	// must not hang /readyz: the verdict is "down" at the deadline and the
+	// straggler finishes on its own.
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	if c.Every > 0 {
 		h.mu.Lock()
 		h.cached[c.Name] = cachedResult{err: err, at: time.Now()}

@@ -42,6 +42,20 @@ func (m *Metrics) WatchDB(db *sql.DB, name string) {
 	m.Registry.MustRegister(collectors.NewDBStatsCollector(db, name))
 }
 
+// DependencyUp exports dependency_up{dependency=name} (1 up, 0 down), so
+// every degraded mode is visible in /metrics, not only in /readyz.
+func (m *Metrics) DependencyUp(name string, up func() bool) {
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dependency_up", Help: "1 while the dependency answers, 0 while the service runs degraded without it.",
+		ConstLabels: prometheus.Labels{"dependency": name},
+	}, func() float64 {
+		if up() {
+			return 1
+		}
+		return 0
+	}))
+}
+
 // Middleware records every request under its route template, so /v1/products/:id
 // is one series, not one per product.
 func (m *Metrics) Middleware() gin.HandlerFunc {
