@@ -13,4 +13,4 @@ var FS embed.FS
 // Modules lists the modules with migrations, in the order they are applied.
 // Modules own disjoint tables with no cross-module foreign keys, so the order
 // only matters for readability.
-var Modules = []string{"events", "users", "products"}
+var Modules = []string{"events", "audit", "flags", "users", "products", "orders"}

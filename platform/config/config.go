@@ -22,15 +22,17 @@ import (
 
 // Config is every setting of the service. configs/config.yaml documents each.
 type Config struct {
-	DataDir  string   `yaml:"data_dir"`
-	HTTP     HTTP     `yaml:"http"`
-	Database Database `yaml:"database"`
-	Redis    Redis    `yaml:"redis"`
-	NATS     NATS     `yaml:"nats"`
-	Payment  Payment  `yaml:"payment"`
-	Auth     Auth     `yaml:"auth"`
-	Log      Log      `yaml:"log"`
-	Cache    Cache    `yaml:"cache"`
+	DataDir string `yaml:"data_dir"`
+	// FlagsFile seeds feature flags missing from the database (flagd format).
+	FlagsFile string   `yaml:"flags_file"`
+	HTTP      HTTP     `yaml:"http"`
+	Database  Database `yaml:"database"`
+	Redis     Redis    `yaml:"redis"`
+	NATS      NATS     `yaml:"nats"`
+	Payment   Payment  `yaml:"payment"`
+	Auth      Auth     `yaml:"auth"`
+	Log       Log      `yaml:"log"`
+	Cache     Cache    `yaml:"cache"`
 }
 
 type HTTP struct {
@@ -106,7 +108,8 @@ type Cache struct {
 // sets a key. They make `go run .` work on a machine with nothing installed.
 func Defaults() Config {
 	return Config{
-		DataDir: "./data",
+		DataDir:   "./data",
+		FlagsFile: "configs/flags.json",
 		HTTP: HTTP{
 			Addr:              ":8080",
 			ReadHeaderTimeout: 5 * time.Second,
@@ -197,6 +200,7 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	}
 	str("HTTP_ADDR", &cfg.HTTP.Addr)
 	str("DATA_DIR", &cfg.DataDir)
+	str("FLAGS_FILE", &cfg.FlagsFile)
 	str("DATABASE_URL", &cfg.Database.URL)
 	str("REDIS_URL", &cfg.Redis.URL)
 	str("CACHE_NAMESPACE", &cfg.Cache.Namespace)

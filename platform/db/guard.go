@@ -45,6 +45,9 @@ func NewGuard(d *DB, every, timeout time.Duration, log *slog.Logger) (*Guard, er
 	}
 	g := &Guard{db: d, every: every, timeout: timeout, downAfter: 2, log: log}
 	g.up.Store(true)
+	if err := d.Gorm.Use(g); err != nil {
+		return nil, err
+	}
 	cb := d.Gorm.Callback()
 	// "*" puts a callback first (Before) or last (After) in its chain; naming
 	// a neighbour would break when it is not registered (GORM leaves out
@@ -68,6 +71,20 @@ func NewGuard(d *DB, every, timeout time.Duration, log *slog.Logger) (*Guard, er
 		}
 	}
 	return g, nil
+}
+
+// guardPlugin is the name the guard is registered under, so Transact can
+// find it from any *gorm.DB of the pool.
+const guardPlugin = "productapi:guard"
+
+// Name and Initialize make the guard a GORM plugin (Use is called by NewGuard).
+func (g *Guard) Name() string              { return guardPlugin }
+func (g *Guard) Initialize(*gorm.DB) error { return nil }
+
+// guardOf returns the guard installed on base's pool, if any.
+func guardOf(base *gorm.DB) *Guard {
+	g, _ := base.Config.Plugins[guardPlugin].(*Guard)
+	return g
 }
 
 // Up reports whether the database is believed reachable.

@@ -30,12 +30,23 @@ func Transact(ctx context.Context, base *gorm.DB, fn func(ctx context.Context) e
 	if _, ok := ctx.Value(txKey{}).(*unitOfWork); ok {
 		return fn(ctx)
 	}
+	// BEGIN is not a GORM statement, so the guard's callbacks do not see
+	// it: check the guard here, and classify a failed BEGIN the same way.
+	g := guardOf(base)
+	if g != nil && !g.Up() {
+		return ErrUnavailable
+	}
 	uow := &unitOfWork{}
+	entered := false
 	err := base.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		entered = true
 		uow.tx = tx
 		return fn(context.WithValue(ctx, txKey{}, uow))
 	})
 	if err != nil {
+		if !entered && isConnectionError(err) && ctx.Err() == nil {
+			return ErrUnavailable.Wrap(err)
+		}
 		return err
 	}
 	for _, f := range uow.afterCommit {

@@ -4,6 +4,8 @@ package productsimpl
 
 import (
 	"context"
+	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/events"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -29,6 +31,8 @@ type Deps struct {
 	Cursors  *query.Codec
 	Log      *slog.Logger
 	HTTP     HTTPOptions
+	Events   *events.Bus // products.product_changed.v1 goes to its outbox
+	Audit    *audit.Log  // admin writes are recorded here
 }
 
 // HTTPOptions tune the module's HTTP layer (base URL, catalogue caching,
@@ -46,7 +50,7 @@ var _ products.Service = (*Module)(nil)
 
 func New(d Deps) *Module {
 	st := store.New(d.DB, d.Postgres)
-	svc := app.New(st, d.Cache, d.Log.With("module", "products"))
+	svc := app.New(st, d.Cache, d.Events, d.Audit, d.Log.With("module", "products"))
 	return &Module{Service: svc, store: st, handlers: httpapi.NewHandlers(svc, d.Cursors, d.HTTP)}
 }
 

@@ -3,6 +3,7 @@
 package usersimpl
 
 import (
+	"example.com/productapi/platform/audit"
 	"log/slog"
 
 	"github.com/gin-gonic/gin"
@@ -23,6 +24,7 @@ type Deps struct {
 	Cursors *query.Codec
 	BaseURL string
 	Log     *slog.Logger
+	Audit   *audit.Log // admin actions are recorded here
 }
 
 // Module is the wired users module.
@@ -34,7 +36,7 @@ type Module struct {
 var _ users.Service = (*Module)(nil)
 
 func New(d Deps) *Module {
-	svc := app.New(store.New(d.DB), d.Tokens, d.Log.With("module", "users"))
+	svc := app.New(store.New(d.DB), d.Tokens, d.Audit, d.Log.With("module", "users"))
 	return &Module{Service: svc, handlers: httpapi.NewHandlers(svc, d.Cursors, d.BaseURL)}
 }
 

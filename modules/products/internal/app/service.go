@@ -5,6 +5,8 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/events"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -27,13 +29,15 @@ const raceWindow = 500 * time.Millisecond
 
 // Service implements the products use cases and products.Service.
 type Service struct {
-	store *store.Store
-	cache *cache.Cache
-	log   *slog.Logger
+	store  *store.Store
+	cache  *cache.Cache
+	events *events.Bus
+	audit  *audit.Log
+	log    *slog.Logger
 }
 
-func New(st *store.Store, c *cache.Cache, log *slog.Logger) *Service {
-	return &Service{store: st, cache: c, log: log}
+func New(st *store.Store, c *cache.Cache, bus *events.Bus, trail *audit.Log, log *slog.Logger) *Service {
+	return &Service{store: st, cache: c, events: bus, audit: trail, log: log}
 }
 
 var _ products.Service = (*Service)(nil)
@@ -176,13 +180,21 @@ type Input struct {
 	PriceCents, Stock                          int64
 }
 
-// Create adds a product.
+// Create adds a product. Like every admin write it commits together with
+// its audit record and its products.product_changed.v1 event; caches are
+// invalidated after the commit.
 func (s *Service) Create(ctx context.Context, in Input) (store.Row, error) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	row := store.Row{ID: ids.New(), SKU: in.SKU, Name: strings.TrimSpace(in.Name), Description: in.Description,
 		PriceCents: in.PriceCents, Currency: strings.ToUpper(in.Currency), Stock: in.Stock, Category: in.Category,
 		Version: 1, CreatedAt: now, UpdatedAt: now}
-	if err := s.store.Create(ctx, &row); err != nil {
+	err := s.store.Transact(ctx, func(ctx context.Context) error {
+		if err := s.store.Create(ctx, &row); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, "created", nil, &row)
+	})
+	if err != nil {
 		return row, err
 	}
 	s.invalidate(ctx, row.ID)
@@ -194,7 +206,17 @@ func (s *Service) Update(ctx context.Context, id string, expectVersion int64, ch
 	if !ids.Valid(id) {
 		return store.Row{}, products.ErrNotFound
 	}
-	row, err := s.store.Update(ctx, id, expectVersion, changes)
+	var row store.Row
+	err := s.store.Transact(ctx, func(ctx context.Context) error {
+		before, err := s.store.ByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if row, err = s.store.Update(ctx, id, expectVersion, changes); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, "updated", &before, &row)
+	})
 	if err != nil {
 		return row, err
 	}
@@ -207,11 +229,63 @@ func (s *Service) Delete(ctx context.Context, id string, expectVersion int64) er
 	if !ids.Valid(id) {
 		return products.ErrNotFound
 	}
-	if err := s.store.Delete(ctx, id, expectVersion); err != nil {
+	err := s.store.Transact(ctx, func(ctx context.Context) error {
+		before, err := s.store.ByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := s.store.Delete(ctx, id, expectVersion); err != nil {
+			return err
+		}
+		return s.recordChange(ctx, "deleted", &before, nil)
+	})
+	if err != nil {
 		return err
 	}
 	s.invalidate(ctx, id)
 	return nil
+}
+
+// ChangedEvent is the products.product_changed.v1 payload (docs/events.md).
+// Stock taken or returned by reservations is not announced here: the
+// orders events carry those quantities.
+type ChangedEvent struct {
+	ProductID  string    `json:"product_id"`
+	Change     string    `json:"change"` // created | updated | deleted
+	Version    int64     `json:"version,omitempty"`
+	SKU        string    `json:"sku,omitempty"`
+	Name       string    `json:"name,omitempty"`
+	PriceCents *int64    `json:"price_cents,omitempty"`
+	Currency   string    `json:"currency,omitempty"`
+	Stock      *int64    `json:"stock,omitempty"`
+	Category   *string   `json:"category,omitempty"`
+	ChangedAt  time.Time `json:"changed_at"`
+}
+
+// ProductChangedV1 is the event type products publishes.
+const ProductChangedV1 = "products.product_changed.v1"
+
+// recordChange appends the audit record and the event inside the write's
+// unit of work: both exist exactly when the change does.
+func (s *Service) recordChange(ctx context.Context, change string, before, after *store.Row) error {
+	var beforeView, afterView any
+	if before != nil {
+		beforeView = before.ToProduct()
+	}
+	ev := ChangedEvent{Change: change, ChangedAt: time.Now().UTC()}
+	if after != nil {
+		afterView = after.ToProduct()
+		ev.ProductID, ev.Version, ev.SKU, ev.Name, ev.Currency = after.ID, after.Version, after.SKU, after.Name, after.Currency
+		ev.PriceCents, ev.Stock, ev.Category = &after.PriceCents, &after.Stock, &after.Category
+	} else {
+		ev.ProductID = before.ID
+	}
+	if err := s.audit.Record(ctx, audit.Entry{Action: "products." + strings.TrimSuffix(change, "d"), TargetType: "product",
+		TargetID: ev.ProductID, Before: beforeView, After: afterView}); err != nil {
+		return err
+	}
+	_, err := s.events.Append(ctx, ProductChangedV1, ev.ProductID, ev)
+	return err
 }
 
 // InvalidateAll drops every cached list (after bulk loads such as seeding).

@@ -3,6 +3,7 @@ package app
 
 import (
 	"context"
+	"example.com/productapi/platform/audit"
 	"log/slog"
 	"strings"
 	"time"
@@ -19,11 +20,12 @@ import (
 type Service struct {
 	store  *store.Store
 	tokens *auth.Tokens
+	audit  *audit.Log
 	log    *slog.Logger
 }
 
-func New(st *store.Store, tokens *auth.Tokens, log *slog.Logger) *Service {
-	return &Service{store: st, tokens: tokens, log: log}
+func New(st *store.Store, tokens *auth.Tokens, trail *audit.Log, log *slog.Logger) *Service {
+	return &Service{store: st, tokens: tokens, audit: trail, log: log}
 }
 
 var _ users.Service = (*Service)(nil)
@@ -120,8 +122,9 @@ func (s *Service) UpdateProfile(ctx context.Context, id string, expectVersion in
 	return s.store.Update(ctx, id, expectVersion, changes)
 }
 
-// SetRole changes a user's role (admin action). Access tokens carry the role
-// and live for minutes, so a demotion takes effect when the token expires.
+// SetRole changes a user's role (admin action), recorded in the audit
+// trail in the same transaction. Access tokens carry the role and live for
+// minutes, so a demotion takes effect when the token expires.
 func (s *Service) SetRole(ctx context.Context, actor auth.Principal, id string, expectVersion int64, role string) (store.Row, error) {
 	if !ids.Valid(id) {
 		return store.Row{}, users.ErrNotFound
@@ -130,7 +133,18 @@ func (s *Service) SetRole(ctx context.Context, actor auth.Principal, id string, 
 		// Stops the last admin from locking everyone out by accident.
 		return store.Row{}, apperr.New(apperr.KindConflict, "users.self_demotion", "admins cannot remove their own admin role")
 	}
-	row, err := s.store.Update(ctx, id, expectVersion, map[string]any{"role": role})
+	var row store.Row
+	err := s.store.Transact(ctx, func(ctx context.Context) error {
+		before, err := s.store.ByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if row, err = s.store.Update(ctx, id, expectVersion, map[string]any{"role": role}); err != nil {
+			return err
+		}
+		return s.audit.Record(ctx, audit.Entry{Action: "users.role_change", TargetType: "user", TargetID: id,
+			Before: map[string]string{"role": before.Role}, After: map[string]string{"role": row.Role}})
+	})
 	if err == nil {
 		s.log.InfoContext(ctx, "role changed", "actor", actor.UserID, "user", id, "role", role)
 	}

@@ -4,6 +4,7 @@ package store
 import (
 	"context"
 	"errors"
+	"example.com/productapi/platform/db"
 	"time"
 
 	"gorm.io/gorm"
@@ -42,10 +43,15 @@ var Columns = map[string]string{
 // Store reads and writes users.
 type Store struct{ db *gorm.DB }
 
-func New(db *gorm.DB) *Store { return &Store{db: db} }
+func New(conn *gorm.DB) *Store { return &Store{db: conn} }
+
+// Transact runs fn in a unit of work (or joins the caller's).
+func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
+	return db.Transact(ctx, s.db, fn)
+}
 
 func (s *Store) Create(ctx context.Context, r *Row) error {
-	err := s.db.WithContext(ctx).Create(r).Error
+	err := db.Conn(ctx, s.db).Create(r).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return users.ErrEmailTaken
 	}
@@ -54,7 +60,7 @@ func (s *Store) Create(ctx context.Context, r *Row) error {
 
 func (s *Store) get(ctx context.Context, where string, arg any) (Row, error) {
 	var r Row
-	err := s.db.WithContext(ctx).Where(where, arg).Take(&r).Error
+	err := db.Conn(ctx, s.db).Where(where, arg).Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return r, users.ErrNotFound
 	}
@@ -73,7 +79,7 @@ func (s *Store) ByEmail(ctx context.Context, email string) (Row, error) {
 func (s *Store) Update(ctx context.Context, id string, expectVersion int64, changes map[string]any) (Row, error) {
 	changes["version"] = gorm.Expr("version + 1")
 	changes["updated_at"] = time.Now().UTC().Truncate(time.Microsecond)
-	q := s.db.WithContext(ctx).Model(&Row{}).Where("id = ?", id)
+	q := db.Conn(ctx, s.db).Model(&Row{}).Where("id = ?", id)
 	if expectVersion > 0 {
 		q = q.Where("version = ?", expectVersion)
 	}
@@ -96,13 +102,13 @@ func (s *Store) Update(ctx context.Context, id string, expectVersion int64, chan
 // AdminExists reports whether any admin account exists.
 func (s *Store) AdminExists(ctx context.Context) (bool, error) {
 	var n int64
-	err := s.db.WithContext(ctx).Model(&Row{}).Where("role = ?", users.RoleAdmin).Limit(1).Count(&n).Error
+	err := db.Conn(ctx, s.db).Model(&Row{}).Where("role = ?", users.RoleAdmin).Limit(1).Count(&n).Error
 	return n > 0, err
 }
 
 // List returns one keyset page, selecting only the needed columns.
 func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]Row, bool, error) {
-	q := s.db.WithContext(ctx).Model(&Row{}).Select(p.Columns(Columns, "id", "version"))
+	q := db.Conn(ctx, s.db).Model(&Row{}).Select(p.Columns(Columns, "id", "version"))
 	if v, ok := p.String("role"); ok {
 		q = q.Where("role = ?", v)
 	}

@@ -1,0 +1,3 @@
+DROP TABLE IF EXISTS order_idempotency_keys;
+DROP TABLE IF EXISTS order_items;
+DROP TABLE IF EXISTS orders;

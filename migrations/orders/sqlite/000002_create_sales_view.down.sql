@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS order_sales_by_product;

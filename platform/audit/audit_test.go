@@ -1,0 +1,159 @@
+package audit_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/auth"
+	"example.com/productapi/platform/db"
+)
+
+func TestRecordAndList(t *testing.T) {
+	for _, st := range stores(t) {
+		t.Run(st.name, func(t *testing.T) {
+			d := st.open(t)
+			cursors := queryCodec()
+			log := audit.New(d.Gorm, cursors)
+			admin := auth.WithPrincipal(context.Background(), auth.Principal{UserID: "admin-1", Role: auth.RoleAdmin})
+			other := auth.WithPrincipal(context.Background(), auth.Principal{UserID: "admin-2", Role: auth.RoleAdmin})
+			for i := 0; i < 5; i++ {
+				ctx := audit.WithRequestID(admin, fmt.Sprintf("req-%d", i))
+				if err := log.Record(ctx, audit.Entry{Action: "products.create", TargetType: "product", TargetID: fmt.Sprint(i),
+					After: map[string]any{"n": i}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := log.Record(other, audit.Entry{Action: "users.role_change", TargetType: "user", TargetID: "u1",
+				Before: json.RawMessage(`{"role":"customer"}`), After: map[string]string{"role": "admin"}}); err != nil {
+				t.Fatal(err)
+			}
+			// A record inside a unit of work that rolls back disappears with it.
+			boom := errors.New("boom")
+			err := db.Transact(admin, d.Gorm, func(ctx context.Context) error {
+				if err := log.Record(ctx, audit.Entry{Action: "products.create", TargetType: "product", TargetID: "rolled-back"}); err != nil {
+					return err
+				}
+				return boom
+			})
+			if !errors.Is(err, boom) {
+				t.Fatal(err)
+			}
+
+			r := gin.New()
+			g := r.Group("/v1", func(c *gin.Context) {
+				c.Set("auth.principal", auth.Principal{UserID: "admin-1", Role: auth.RoleAdmin})
+				c.Next()
+			})
+			log.Routes(g)
+			get := func(path string) (int, map[string]any) {
+				w := httptest.NewRecorder()
+				r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+				var m map[string]any
+				_ = json.Unmarshal(w.Body.Bytes(), &m)
+				return w.Code, m
+			}
+			code, m := get("/v1/admin/audit")
+			data := m["data"].([]any)
+			if code != 200 || len(data) != 6 || m["next_cursor"] != nil {
+				t.Fatalf("%d %v", code, m)
+			}
+			newest := data[0].(map[string]any)
+			if newest["action"] != "users.role_change" || newest["actor_id"] != "admin-2" ||
+				newest["before"].(map[string]any)["role"] != "customer" || newest["after"].(map[string]any)["role"] != "admin" {
+				t.Fatalf("newest %v", newest)
+			}
+			if data[5].(map[string]any)["before"] != nil || data[5].(map[string]any)["request_id"] != "req-0" {
+				t.Fatalf("oldest %v", data[5])
+			}
+			// filters + cursor walk
+			var seen []string
+			path := "/v1/admin/audit?actor_id=admin-1&limit=2"
+			for path != "" {
+				code, m := get(path)
+				if code != 200 {
+					t.Fatalf("%d %v", code, m)
+				}
+				for _, it := range m["data"].([]any) {
+					e := it.(map[string]any)
+					if e["actor_id"] != "admin-1" {
+						t.Fatalf("filter leaked %v", e)
+					}
+					seen = append(seen, e["target_id"].(string))
+				}
+				path = ""
+				if nc, ok := m["next_cursor"].(string); ok {
+					path = "/v1/admin/audit?actor_id=admin-1&limit=2&cursor=" + nc
+				}
+			}
+			if strings.Join(seen, ",") != "4,3,2,1,0" {
+				t.Fatalf("walk %v", seen)
+			}
+			if code, m := get("/v1/admin/audit?action=users.role_change"); code != 200 || len(m["data"].([]any)) != 1 {
+				t.Fatalf("%d %v", code, m)
+			}
+			// a cursor used with another filter is refused
+			_, m = get("/v1/admin/audit?limit=1")
+			if code, _ := get("/v1/admin/audit?limit=1&action=x&cursor=" + m["next_cursor"].(string)); code != 400 {
+				t.Fatalf("rebound cursor: %d", code)
+			}
+			if code, _ := get("/v1/admin/audit?bogus=1"); code != 400 {
+				t.Fatalf("unknown param: %d", code)
+			}
+		})
+	}
+}
+
+func TestRoutesRequireAdmin(t *testing.T) {
+	d := openSQLite(t)
+	log := audit.New(d.Gorm, queryCodec())
+	r := gin.New()
+	g := r.Group("/v1", func(c *gin.Context) {
+		c.Set("auth.principal", auth.Principal{UserID: "c1", Role: auth.RoleCustomer})
+		c.Next()
+	})
+	log.Routes(g)
+	w := httptest.NewRecorder()
+	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/admin/audit", nil))
+	if w.Code != http.StatusForbidden {
+		t.Fatalf("customer got %d", w.Code)
+	}
+}
+
+// The database itself refuses to rewrite history.
+func TestAppendOnly(t *testing.T) {
+	for _, st := range stores(t) {
+		t.Run(st.name, func(t *testing.T) {
+			d := st.open(t)
+			log := audit.New(d.Gorm, queryCodec())
+			if err := log.Record(context.Background(), audit.Entry{Action: "flags.update", TargetType: "flag", TargetID: "k", ActorID: "a"}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			stmts := []string{"UPDATE audit_log SET actor_id = 'mallory'", "DELETE FROM audit_log"}
+			if d.Dialect == db.Postgres {
+				stmts = append(stmts, "TRUNCATE audit_log")
+			}
+			for _, s := range stmts {
+				if _, err := d.SQL.ExecContext(ctx, s); err == nil || !strings.Contains(err.Error(), "append-only") {
+					t.Fatalf("%s: %v", s, err)
+				}
+			}
+			var n int
+			var actor string
+			if err := d.SQL.QueryRowContext(ctx, "SELECT count(*), min(actor_id) FROM audit_log").Scan(&n, &actor); err != nil || n != 1 || actor != "a" {
+				t.Fatalf("%d %q %v", n, actor, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,459 @@
+// Package flags is the service's feature-flag system: flagd flag
+// definitions stored in the database, served by our own OpenFeature
+// provider from an in-memory snapshot, changed at runtime through an admin
+// API (audited) and evaluated remotely through OFREP.
+//
+// Every instance sees a change within about a second: the writer refreshes
+// itself and publishes on Redis (<namespace>:flags) when it has Redis, and
+// every instance also polls a cheap fingerprint of the table every second,
+// so a lost message or a missing Redis only delays a change by one poll.
+package flags
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/open-feature/go-sdk/openfeature"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/query"
+)
+
+// Options configure New.
+type Options struct {
+	// DB is the primary (flags are read for writes and polls from it).
+	DB *gorm.DB
+	// Redis, when set, carries change notices on <Namespace>:flags.
+	Redis *redis.Client
+	// Namespace prefixes the pub/sub channel (default "productapi").
+	Namespace string
+	// SeedFile is a flagd definition file (configs/flags.json). Missing
+	// keys are inserted on start; existing rows are never overwritten. A
+	// missing file is not an error: registry defaults are seeded instead.
+	SeedFile string
+	// Audit records every admin change; nil disables auditing (tests).
+	Audit *audit.Log
+	// Cursors signs GET /admin/flags cursors (required for AdminRoutes).
+	Cursors *query.Codec
+	// BaseURL prefixes Link headers of lists.
+	BaseURL string
+	// Registerer receives the metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+	// PollInterval is how often the table fingerprint is checked (default 1s).
+	PollInterval time.Duration
+	// Domain is the OpenFeature domain the provider is bound to (default
+	// "productapi"); give each Flags in one process its own.
+	Domain string
+}
+
+// Flags is the running flag system of one instance.
+type Flags struct {
+	o        Options
+	db       *gorm.DB
+	provider *Provider
+	client   *openfeature.Client
+	metrics  *metrics
+	log      *slog.Logger
+	channel  string
+	origin   string
+
+	refreshMu sync.Mutex // one reload at a time
+	startOnce sync.Once
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
+}
+
+// New seeds missing flags, loads the snapshot and binds the provider to
+// its OpenFeature domain. Call Start to follow changes, Close to stop.
+func New(ctx context.Context, o Options) (*Flags, error) {
+	if o.DB == nil {
+		return nil, errors.New("flags: Options.DB is required")
+	}
+	if o.Namespace == "" {
+		o.Namespace = "productapi"
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.Domain == "" {
+		o.Domain = "productapi"
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	f := &Flags{o: o, db: o.DB, log: o.Log, channel: o.Namespace + ":flags",
+		origin: fmt.Sprintf("%x", rand.Uint64())}
+	f.metrics = newMetrics(o.Registerer)
+	f.provider = newProvider(o.Log, func() time.Time { return time.Now().UTC() })
+	f.provider.observe = f.metrics.observe
+	if err := f.seed(ctx); err != nil {
+		return nil, err
+	}
+	if _, err := f.reload(ctx, ""); err != nil {
+		return nil, err
+	}
+	if err := openfeature.SetNamedProviderWithContextAndWait(ctx, o.Domain, f.provider); err != nil {
+		return nil, fmt.Errorf("flags: register provider: %w", err)
+	}
+	f.client = openfeature.NewClient(o.Domain)
+	return f, nil
+}
+
+// Client is the OpenFeature client bound to this provider's domain.
+func (f *Flags) Client() *openfeature.Client { return f.client }
+
+// Provider is the OpenFeature provider (for OFREP and tests).
+func (f *Flags) Provider() *Provider { return f.provider }
+
+// Bool evaluates a boolean flag through OpenFeature with the evaluation
+// context built from ctx (EvalContextFrom). def is returned when the flag
+// is missing, disabled, of another type or its targeting fails. A nil
+// *Flags returns def, so code can run without flags wired.
+func (f *Flags) Bool(ctx context.Context, key string, def bool) bool {
+	if f == nil {
+		return def
+	}
+	v, _ := f.client.BooleanValue(ctx, key, def, EvalContextFrom(ctx))
+	return v
+}
+
+// String evaluates a string flag like Bool.
+func (f *Flags) String(ctx context.Context, key string, def string) string {
+	if f == nil {
+		return def
+	}
+	v, _ := f.client.StringValue(ctx, key, def, EvalContextFrom(ctx))
+	return v
+}
+
+// Start follows changes made by other instances until ctx ends or Close:
+// a 1 s fingerprint poll always, and a Redis subscription when Redis is set.
+func (f *Flags) Start(ctx context.Context) {
+	f.startOnce.Do(func() {
+		ctx, f.stop = context.WithCancel(ctx)
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			f.pollLoop(ctx)
+		}()
+		if f.o.Redis != nil {
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				f.subscribeLoop(ctx)
+			}()
+		}
+	})
+}
+
+// Close stops the loops and unbinds the provider from its domain.
+func (f *Flags) Close() {
+	if f.stop != nil {
+		f.stop()
+	}
+	f.wg.Wait()
+	_ = openfeature.SetNamedProvider(f.o.Domain, openfeature.NoopProvider{})
+}
+
+// Refresh reloads the snapshot from the database now.
+func (f *Flags) Refresh(ctx context.Context) error {
+	_, err := f.reload(ctx, "manual")
+	return err
+}
+
+// --- storage ---------------------------------------------------------------
+
+type flagRow struct {
+	Key        string
+	Definition string
+	Version    int64
+	UpdatedAt  time.Time
+	UpdatedBy  string
+}
+
+func (flagRow) TableName() string { return "feature_flags" }
+
+// seed inserts every flag of the seed file and of the registry that the
+// table does not have yet; rows that exist are left alone.
+func (f *Flags) seed(ctx context.Context) error {
+	defs := map[string]Definition{}
+	if f.o.SeedFile != "" {
+		raw, err := os.ReadFile(f.o.SeedFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			f.log.Warn("flags: seed file not found; seeding registry defaults", "file", f.o.SeedFile)
+		case err != nil:
+			return fmt.Errorf("flags: read %s: %w", f.o.SeedFile, err)
+		default:
+			file, err := ParseFile(raw)
+			if err != nil {
+				return fmt.Errorf("flags: %s: %w", f.o.SeedFile, err)
+			}
+			defs = file.Flags
+		}
+	}
+	for _, info := range Registry {
+		if _, ok := defs[info.Key]; ok {
+			continue
+		}
+		defs[info.Key] = info.defaultDefinition()
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	rows := make([]flagRow, 0, len(defs))
+	for _, key := range slices.Sorted(maps.Keys(defs)) {
+		d := defs[key]
+		if info, ok := Described(key); ok {
+			if _, has := d.Metadata["description"]; !has {
+				d.Metadata = maps.Clone(d.Metadata)
+				if d.Metadata == nil {
+					d.Metadata = map[string]any{}
+				}
+				d.Metadata["description"] = info.Description
+			}
+		}
+		c, err := Compile(key, d)
+		if err != nil {
+			return fmt.Errorf("flags: seed flag %q: %w", key, describe(err))
+		}
+		raw, _ := json.Marshal(c.def)
+		rows = append(rows, flagRow{Key: key, Definition: string(raw), Version: 1, UpdatedAt: now, UpdatedBy: "seed"})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	if err := f.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
+		return fmt.Errorf("flags: seed: %w", err)
+	}
+	return nil
+}
+
+// describe spells out a validation error's fields for a log line.
+func describe(err error) error {
+	var ae *apperr.Error
+	if !errors.As(err, &ae) || len(ae.Fields) == 0 {
+		return err
+	}
+	parts := make([]string, len(ae.Fields))
+	for i, fe := range ae.Fields {
+		parts[i] = fe.Field + " " + fe.Message
+	}
+	return errors.New(strings.Join(parts, "; "))
+}
+
+func (i Info) defaultDefinition() Definition {
+	if i.Seed != "" {
+		d, err := ParseDefinition([]byte(i.Seed))
+		if err == nil {
+			return d
+		}
+	}
+	dv := "off"
+	if i.Default {
+		dv = "on"
+	}
+	return Definition{State: StateEnabled, DefaultVariant: dv,
+		Variants: map[string]json.RawMessage{"on": json.RawMessage("true"), "off": json.RawMessage("false")}}
+}
+
+// fingerprint reads (count, sum of versions): it changes with every write.
+func (f *Flags) fingerprint(ctx context.Context) (count, sum int64, err error) {
+	var r struct{ N, S int64 }
+	err = f.db.WithContext(ctx).Raw("SELECT COUNT(*) AS n, COALESCE(SUM(version), 0) AS s FROM feature_flags").Scan(&r).Error
+	return r.N, r.S, err
+}
+
+// reload reads every flag and swaps the snapshot when something changed.
+// It returns the changed keys and emits a configuration-changed event for
+// them. source labels the refresh metric ("" for the initial load).
+func (f *Flags) reload(ctx context.Context, source string) ([]string, error) {
+	f.refreshMu.Lock()
+	defer f.refreshMu.Unlock()
+	var rows []flagRow
+	if err := f.db.WithContext(ctx).Order("key").Find(&rows).Error; err != nil {
+		return nil, fmt.Errorf("flags: load: %w", err)
+	}
+	old := f.provider.snap.Load()
+	next := &snapshot{flags: make(map[string]*compiled, len(rows)), rows: make(map[string]row, len(rows))}
+	for _, r := range rows {
+		next.count++
+		next.versionSum += r.Version
+		if prev, ok := old.rows[r.Key]; ok && prev.version == r.Version {
+			next.rows[r.Key], next.flags[r.Key] = prev, prev.flag
+			continue
+		}
+		d, err := ParseDefinition([]byte(r.Definition))
+		var c *compiled
+		if err == nil {
+			c, err = Compile(r.Key, d)
+		}
+		if err != nil {
+			// Only reachable if someone wrote the table by hand: keep
+			// serving what we had, and say so.
+			f.log.Error("flags: stored definition is invalid; keeping the previous one", "flag", r.Key, "version", r.Version, "err", describe(err))
+			if prev, ok := old.rows[r.Key]; ok {
+				next.rows[r.Key], next.flags[r.Key] = prev, prev.flag
+			}
+			continue
+		}
+		next.rows[r.Key] = row{flag: c, version: r.Version, updatedAt: r.UpdatedAt.UTC(), updatedBy: r.UpdatedBy}
+		next.flags[r.Key] = c
+	}
+	var changed []string
+	for k, r := range next.rows {
+		if prev, ok := old.rows[k]; !ok || prev.version != r.version {
+			changed = append(changed, k)
+		}
+	}
+	for k := range old.rows {
+		if _, ok := next.rows[k]; !ok {
+			changed = append(changed, k)
+		}
+	}
+	slices.Sort(changed)
+	f.provider.snap.Store(next)
+	f.metrics.refreshed(source)
+	if len(changed) > 0 && source != "" {
+		f.log.Info("flags: changed", "flags", changed, "source", source)
+		f.provider.emitChanged(changed)
+	}
+	return changed, nil
+}
+
+// pollLoop checks the fingerprint every PollInterval and reloads when it
+// moved: the path that always works, Redis or not.
+func (f *Flags) pollLoop(ctx context.Context) {
+	t := time.NewTicker(f.o.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		n, s, err := f.fingerprint(qctx)
+		if err == nil {
+			cur := f.provider.snap.Load()
+			if n != cur.count || s != cur.versionSum {
+				_, err = f.reload(qctx, "poll")
+			} else {
+				f.metrics.confirmed()
+			}
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			f.metrics.errors.Inc()
+			f.log.Warn("flags: poll failed; serving the last snapshot", "err", err)
+		}
+	}
+}
+
+// notice is what instances publish on <namespace>:flags.
+type notice struct {
+	Origin string   `json:"o"`
+	Keys   []string `json:"k"`
+}
+
+// changedLocally runs after a write committed: refresh this instance at
+// once and tell the others.
+func (f *Flags) changedLocally(ctx context.Context, keys ...string) {
+	ctx = context.WithoutCancel(ctx)
+	if _, err := f.reload(ctx, "local"); err != nil {
+		f.log.Warn("flags: reload after write failed; the poll will catch up", "err", err)
+	}
+	if f.o.Redis == nil {
+		return
+	}
+	b, _ := json.Marshal(notice{Origin: f.origin, Keys: keys})
+	pctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := f.o.Redis.Publish(pctx, f.channel, b).Err(); err != nil {
+		f.metrics.errors.Inc()
+		f.log.Warn("flags: publish failed; other instances will see the change on their next poll", "err", err)
+	}
+}
+
+// subscribeLoop keeps a subscription to <namespace>:flags, reconnecting
+// with jittered backoff. A message from another instance triggers a
+// reload; after a (re)subscription we reload too, in case we missed one.
+func (f *Flags) subscribeLoop(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := f.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		f.metrics.errors.Inc()
+		f.log.Warn("flags: subscription down; polling still runs", "err", err)
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, 5*time.Second)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(sleep):
+		}
+	}
+}
+
+func (f *Flags) session(ctx context.Context) error {
+	ps := f.o.Redis.Subscribe(ctx)
+	defer ps.Close()
+	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
+	defer stop()
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := ps.Subscribe(sctx, f.channel)
+	if err == nil {
+		_, err = ps.ReceiveTimeout(sctx, 2*time.Second) // the confirmation
+	}
+	cancel()
+	if err != nil {
+		return fmt.Errorf("subscribe %s: %w", f.channel, err)
+	}
+	if _, err := f.reload(ctx, "pubsub"); err != nil {
+		f.log.Warn("flags: reload after subscribing failed", "err", err)
+	}
+	for {
+		msg, err := ps.ReceiveTimeout(ctx, 30*time.Second)
+		if err != nil {
+			var ne interface{ Timeout() bool }
+			if errors.As(err, &ne) && ne.Timeout() {
+				if err := ps.Ping(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			return err
+		}
+		m, ok := msg.(*redis.Message)
+		if !ok {
+			continue
+		}
+		var n notice
+		if json.Unmarshal([]byte(m.Payload), &n) != nil || n.Origin == f.origin {
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = f.reload(rctx, "pubsub")
+		cancel()
+		if err != nil {
+			f.log.Warn("flags: reload on notice failed; the poll will retry", "err", err)
+		}
+	}
+}
