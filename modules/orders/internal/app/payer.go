@@ -1,0 +1,208 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"example.com/productapi/modules/orders"
+	"example.com/productapi/modules/orders/internal/domain"
+	"example.com/productapi/modules/orders/internal/payments"
+	"example.com/productapi/modules/orders/internal/store"
+	"example.com/productapi/platform/events"
+)
+
+// PaymentTiming tunes the payment driver.
+type PaymentTiming struct {
+	// ReconcileEvery is how often pending orders are swept (default 10s).
+	ReconcileEvery time.Duration
+	// ReconcileAfter: only orders older than this are swept, so the event
+	// path has its chance first (default 1m).
+	ReconcileAfter time.Duration
+	// RetryBase and RetryMax bound the reconciler's exponential backoff per
+	// order (defaults 5s and 5m); each delay gets +-20% jitter.
+	RetryBase, RetryMax time.Duration
+	// Lease is how long a charge attempt marks the order as in flight
+	// (default 1m; must exceed the provider call timeout).
+	Lease time.Duration
+}
+
+func (t PaymentTiming) withDefaults() PaymentTiming {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.ReconcileEvery, 10*time.Second)
+	def(&t.ReconcileAfter, time.Minute)
+	def(&t.RetryBase, 5*time.Second)
+	def(&t.RetryMax, 5*time.Minute)
+	def(&t.Lease, time.Minute)
+	return t
+}
+
+// Payer drives payments: the orders.order_placed.v1 handler charges at
+// once, and a reconciler sweeps pending orders whose payment is not in
+// flight (the provider was down, the bus gave up, the process died), so
+// orders get paid without operator action once the provider is back. The
+// order ID is the provider's idempotency key, so retries never charge twice.
+type Payer struct {
+	svc      *Service
+	store    *store.Store
+	provider payments.Provider
+	log      *slog.Logger
+	outcomes *prometheus.CounterVec
+	timing   atomic.Pointer[PaymentTiming]
+	kick     chan struct{}
+	wg       sync.WaitGroup
+}
+
+func NewPayer(svc *Service, st *store.Store, p payments.Provider, t PaymentTiming, log *slog.Logger, outcomes *prometheus.CounterVec) *Payer {
+	py := &Payer{svc: svc, store: st, provider: p, log: log, outcomes: outcomes, kick: make(chan struct{}, 1)}
+	py.SetTiming(t)
+	return py
+}
+
+// SetTiming replaces the timing (zero fields take defaults) and wakes the
+// reconciler.
+func (p *Payer) SetTiming(t PaymentTiming) {
+	t = t.withDefaults()
+	p.timing.Store(&t)
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (p *Payer) count(outcome string) {
+	if p.outcomes != nil {
+		p.outcomes.WithLabelValues(outcome).Inc()
+	}
+}
+
+// HandlePlaced is the (non-transactional) handler of orders.order_placed.v1.
+// A transient provider failure is returned so the bus retries with backoff;
+// the reconciler is the safety net after the bus gives up.
+func (p *Payer) HandlePlaced(ctx context.Context, e events.Event) error {
+	var pl orders.OrderPlacedV1
+	if err := json.Unmarshal(e.Payload, &pl); err != nil || pl.OrderID == "" {
+		return events.Permanent(errors.New("orders: undecodable order_placed payload"))
+	}
+	return p.Pay(ctx, pl.OrderID)
+}
+
+// Pay attempts the payment of one order. It is a no-op (nil) when the order
+// is no longer pending or another attempt is in flight.
+func (p *Payer) Pay(ctx context.Context, orderID string) error {
+	t := p.timing.Load()
+	now := store.Now()
+	row, ok, err := p.store.ClaimPayment(ctx, orderID, now, now.Add(t.Lease))
+	if err != nil || !ok {
+		return err
+	}
+	res, err := p.provider.Charge(ctx, payments.Charge{OrderID: row.ID, AmountCents: row.TotalCents, Currency: row.ToOrder().Currency})
+	if err != nil {
+		outcome := "transient"
+		if errors.Is(err, payments.ErrOpen) {
+			outcome = "breaker_open"
+		}
+		p.count(outcome)
+		next := store.Now().Add(backoff(t.RetryBase, t.RetryMax, row.PaymentAttempts))
+		// Detached: the lease must go even if ctx is being cancelled.
+		if derr := p.store.DeferPayment(context.WithoutCancel(ctx), row.ID, next); derr != nil {
+			p.log.WarnContext(ctx, "defer payment", "order_id", row.ID, "err", derr)
+		}
+		return err
+	}
+	action, detail := domain.ActionPay, transitionDetail{ChargeID: res.ChargeID}
+	if res.Approved {
+		p.count("succeeded")
+	} else {
+		p.count("declined")
+		action, detail.Reason = domain.ActionFailPayment, res.Reason
+	}
+	_, err = p.svc.Transition(context.WithoutCancel(ctx), Caller{Admin: true}, row.ID, action, 0, detail)
+	if errors.Is(err, orders.ErrInvalidTransition) {
+		// Cancelled while the charge was in flight. The provider has no
+		// refund call in our contract: make it loud for an operator.
+		if res.Approved {
+			p.count("charged_after_cancel")
+			p.log.ErrorContext(ctx, "order was cancelled while its charge succeeded; refund needed",
+				"order_id", row.ID, "charge_id", res.ChargeID)
+		}
+		return nil
+	}
+	return err
+}
+
+// backoff is base*2^(attempts-1), capped, with +-20% jitter.
+func backoff(base, maxDelay time.Duration, attempts int) time.Duration {
+	d := base
+	for i := 1; i < attempts && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
+	jitter := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
+	return d + jitter
+}
+
+// Start runs the reconciler until ctx ends or Stop.
+func (p *Payer) Start(ctx context.Context) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			timer := time.NewTimer(p.timing.Load().ReconcileEvery)
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return
+			case <-p.kick:
+				timer.Stop()
+				continue // timing changed: re-arm with the new interval
+			case <-timer.C:
+			}
+			p.Reconcile(ctx)
+		}
+	}()
+}
+
+// Wait blocks until the reconciler has stopped (after its ctx ended).
+func (p *Payer) Wait() { p.wg.Wait() }
+
+// Reconcile sweeps due pending orders once. It is breaker-aware: with the
+// circuit open it does nothing, and it stops a sweep at the first
+// transient failure (the provider is not answering; the breaker decides
+// when to probe again).
+func (p *Payer) Reconcile(ctx context.Context) {
+	if p.provider.State() == "open" {
+		return
+	}
+	t := p.timing.Load()
+	now := store.Now()
+	due, err := p.store.DuePayments(ctx, now, now.Add(-t.ReconcileAfter), 100)
+	if err != nil {
+		if ctx.Err() == nil {
+			p.log.WarnContext(ctx, "payment reconciler", "err", err)
+		}
+		return
+	}
+	for _, r := range due {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := p.Pay(ctx, r.ID); err != nil {
+			if !errors.Is(err, payments.ErrTransient) {
+				p.log.WarnContext(ctx, "payment reconciler", "order_id", r.ID, "err", err)
+			}
+			return
+		}
+	}
+}
