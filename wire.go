@@ -15,13 +15,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"example.com/productapi/migrations"
+	"example.com/productapi/modules/orders/ordersimpl"
 	"example.com/productapi/modules/products/productsimpl"
 	"example.com/productapi/modules/users/usersimpl"
+	"example.com/productapi/platform/audit"
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/cache"
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/events"
+	"example.com/productapi/platform/flags"
 	"example.com/productapi/platform/health"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/migrate"
@@ -44,7 +47,10 @@ type application struct {
 	ready    atomic.Bool
 	users    *usersimpl.Module
 	products *productsimpl.Module
+	orders   *ordersimpl.Module
 	events   *events.Bus
+	audit    *audit.Log
+	flags    *flags.Flags
 	router   *gin.Engine
 	dbGuard  *db.Guard
 	// life bounds the background goroutines build starts; Close ends it.
@@ -96,6 +102,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 	if a.redis != nil {
 		rc = a.redis
 	}
+	// The audit trail and the flags come before everything that records
+	// into or reads from them.
+	a.audit = audit.New(a.db.Gorm, cursors).WithBaseURL(cfg.HTTP.PublicBaseURL)
+	if a.flags, err = flags.New(ctx, flags.Options{
+		DB: a.db.Gorm, Redis: a.redis, Namespace: cfg.Cache.Namespace, SeedFile: cfg.FlagsFile,
+		Audit: a.audit, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
+		Registerer: a.metrics.Registry, Log: log.With("component", "flags"),
+	}); err != nil {
+		return nil, fmt.Errorf("feature flags: %w", err)
+	}
+	a.flags.Start(a.life)
 	a.cache, err = cache.New(cache.Config{
 		Namespace:    cfg.Cache.Namespace,
 		L1MaxEntries: cfg.Cache.L1MaxEntries,
@@ -104,6 +121,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 		NegativeTTL:  cfg.Cache.NegativeTTL,
 		StaleFor:     cfg.Cache.StaleFor,
 		AckTimeout:   cfg.Cache.InvalidationAckTimeout,
+		L2Enabled:    func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.L2CacheEnabled, true) },
 	}, rc, log.With("component", "cache"), a.metrics.Registry)
 	if err != nil {
 		return nil, err
@@ -116,15 +134,24 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 		Log: log.With("component", "events"), Registry: a.metrics.Registry, Cursors: cursors}); err != nil {
 		return nil, err
 	}
-	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL, Log: log})
+	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
+		Log: log, Audit: a.audit})
 	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
-		Cursors: cursors, Log: log, HTTP: productsimpl.HTTPOptions{
+		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
+			SearchEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchEnabled, true) },
 		}})
+	if a.orders, err = ordersimpl.New(ordersimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres,
+		Products: a.products, Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
+		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL,
+		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.CheckoutEnabled, true) }}); err != nil {
+		return nil, err
+	}
 	// Every module has subscribed: start delivering events.
 	if err := a.events.Start(a.life); err != nil {
 		return nil, err
 	}
+	a.orders.Start(a.life)
 
 	if err := a.users.BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
@@ -159,6 +186,7 @@ func (a *application) routes() *gin.Engine {
 	_ = r.SetTrustedProxies(a.cfg.HTTP.TrustedProxies) // validated at config load; nil trusts none
 	r.Use(httpx.Base(a.log, a.cfg.HTTP.MaxBodyBytes)...)
 	r.Use(a.metrics.Middleware())
+	r.Use(flags.Middleware(), audit.Middleware())
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
 
@@ -169,10 +197,15 @@ func (a *application) routes() *gin.Engine {
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", web.OpenAPIJSON()) })
 	r.GET("/docs", func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", web.DocsHTML()) })
 
+	a.flags.OFREPRoutes(r) // public, at the root: the protocol fixes /ofrep/v1
 	v1 := r.Group("/v1", a.tokens.Authenticate())
 	a.users.Routes(v1)
 	a.products.Routes(v1)
-	a.events.Routes(v1.Group("", auth.Require(auth.RoleAdmin)))
+	a.orders.Routes(v1)
+	admin := v1.Group("", auth.Require(auth.RoleAdmin))
+	a.events.Routes(admin)
+	a.flags.AdminRoutes(admin)
+	a.audit.Routes(admin)
 	return r
 }
 
@@ -193,6 +226,12 @@ func (a *application) migrationsCurrent(context.Context) error {
 func (a *application) Close() {
 	if a.stop != nil {
 		a.stop()
+	}
+	if a.flags != nil {
+		a.flags.Close()
+	}
+	if a.orders != nil {
+		a.orders.Close()
 	}
 	if a.events != nil {
 		_ = a.events.Close()
