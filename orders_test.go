@@ -937,6 +937,9 @@ func TestOrdersEventPayloadsMatchSchemas(t *testing.T) {
 		pay(declined, "decline")
 		s.waitStatus(ann, shipped, "paid", 5*time.Second)
 		s.waitStatus(ann, paidCancelled, "paid", 5*time.Second)
+		// PayNow may find the bus's own attempt in flight and leave the
+		// decline to its retry: wait for the outcome, not the call.
+		s.waitStatus(ann, declined, "payment_failed", 10*time.Second)
 		expect(t, s.do("POST", "/v1/orders/"+shipped+"/ship", admin, nil), 200)
 		expect(t, s.do("POST", "/v1/orders/"+paidCancelled+"/cancel", admin, nil), 200)
 		expect(t, s.do("POST", "/v1/orders/"+cancelled+"/cancel", ann, nil), 200)
