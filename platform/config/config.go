@@ -122,7 +122,7 @@ func Defaults() Config {
 		},
 		Database: Database{
 			MaxOpenConns:    20,
-			MaxIdleConns:    10,
+			MaxIdleConns:    20,
 			ConnMaxLifetime: 30 * time.Minute,
 			ConnMaxIdleTime: 5 * time.Minute,
 			QueryTimeout:    5 * time.Second,
