@@ -19,8 +19,10 @@ vet:
 # instead of a skip. SQLite only: make test TEST_DATABASE_URL= TEST_REDIS_URL= REQUIRE_POSTGRES=0
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+TEST_NATS_URL ?= nats://127.0.0.1:4222
 REQUIRE_POSTGRES ?= 1
-export TEST_DATABASE_URL TEST_REDIS_URL REQUIRE_POSTGRES
+REQUIRE_NATS ?= 1
+export TEST_DATABASE_URL TEST_REDIS_URL TEST_NATS_URL REQUIRE_POSTGRES REQUIRE_NATS
 
 # Everything: vet, then all tests with the race detector.
 test: vet
