@@ -1,16 +1,16 @@
 package main
 
 import (
+	"example.com/productapi/platform/testkit/pgtest"
+
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,27 +57,8 @@ func eachStore(t *testing.T, fn func(t *testing.T, kind storeKind)) {
 	}
 }
 
-// freshPostgres creates a throwaway database and drops it after the test.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	conn, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	name := fmt.Sprintf("papi_t_%d", time.Now().UnixNano())
-	if _, err := conn.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() { _, _ = conn.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+// freshPostgres is a throwaway database for one test.
+func freshPostgres(t *testing.T) string { return pgtest.FreshDatabase(t, "papi_t") }
 
 const (
 	adminEmail    = "admin@example.com"

@@ -1,10 +1,9 @@
 package audit_test
 
 import (
+	"example.com/productapi/platform/testkit/pgtest"
+
 	"context"
-	"database/sql"
-	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -70,27 +69,8 @@ func openAndMigrate(t *testing.T, cfg config.Database) *db.DB {
 	return d
 }
 
-// freshPostgres creates a database for one test and drops it afterwards.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	conn, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	name := fmt.Sprintf("papi_audit_%d", time.Now().UnixNano())
-	if _, err := conn.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() { _, _ = conn.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+// freshPostgres is a throwaway database for one test.
+func freshPostgres(t *testing.T) string { return pgtest.FreshDatabase(t, "papi_audit") }
 
 func init() { gin.SetMode(gin.TestMode) }
 

@@ -1,15 +1,12 @@
 package events
 
 import (
+	"example.com/productapi/platform/testkit/pgtest"
+
 	"context"
-	"database/sql"
-	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
-	"os"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,34 +61,8 @@ func openStore(t *testing.T, k storeKind) *db.DB {
 	return d
 }
 
-var dbSeq atomic.Int64
-
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	if admin == "" {
-		if os.Getenv("REQUIRE_POSTGRES") == "1" {
-			t.Fatal("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
-		}
-		t.Skip("TEST_DATABASE_URL not set")
-	}
-	conn, err := sql.Open("pgx", admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	name := fmt.Sprintf("papi_ev_%d_%d", time.Now().UnixNano(), dbSeq.Add(1))
-	if _, err := conn.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("create test database: %v", err)
-	}
-	t.Cleanup(func() { _, _ = conn.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)") })
-	u, err := url.Parse(admin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+// freshPostgres is a throwaway database for one test.
+func freshPostgres(t *testing.T) string { return pgtest.FreshDatabase(t, "papi_ev") }
 
 // testConfig is a fast-retrying configuration for d.
 func testConfig(t *testing.T, d *db.DB) Config {

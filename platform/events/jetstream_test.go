@@ -1,12 +1,12 @@
 package events
 
 import (
+	"example.com/productapi/platform/testkit/netproxy"
+
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"sync"
@@ -30,71 +30,16 @@ func natsURL(t *testing.T) string {
 	return u
 }
 
-// proxy is a TCP proxy between the bus and NATS that the test can cut
-// (drop every connection, refuse new ones) and restore, to simulate NATS
-// going away without touching the machine's server.
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]struct{}
+// newProxy puts a stoppable TCP proxy in front of NATS.
+func newProxy(t *testing.T, target string) *natsProxy {
+	return &natsProxy{netproxy.Start(t, target)}
 }
 
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	t.Cleanup(func() { ln.Close(); p.cut() })
-	return p
-}
+type natsProxy struct{ *netproxy.Proxy }
 
-func (p *proxy) url() string { return "nats://" + p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if p.down {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		p.conns[c], p.conns[up] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); up.Close(); c.Close() }()
-		go func() { _, _ = io.Copy(c, up); up.Close(); c.Close() }()
-	}
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.down = true
-	for c := range p.conns {
-		c.Close()
-	}
-	p.conns = map[net.Conn]struct{}{}
-}
-
-func (p *proxy) restore() {
-	p.mu.Lock()
-	p.down = false
-	p.mu.Unlock()
-}
+func (p *natsProxy) url() string { return "nats://" + p.Addr() }
+func (p *natsProxy) cut()        { p.SetDown(true) }
+func (p *natsProxy) restore()    { p.SetDown(false) }
 
 // testStream is a stream name of this test alone, deleted at cleanup.
 func testStream(t *testing.T, natsURL string) string {

@@ -1,17 +1,16 @@
 package migrate_test
 
 import (
+	"example.com/productapi/platform/testkit/pgtest"
+
 	"context"
 	"database/sql"
-	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"sync"
 	"testing"
-	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
@@ -62,32 +61,15 @@ func sqliteDB(t *testing.T) (*sql.DB, string) {
 
 func postgresDB(t *testing.T) (*sql.DB, string) {
 	t.Helper()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	if admin == "" {
-		if os.Getenv("REQUIRE_POSTGRES") == "1" {
-			t.Fatal("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
-		}
-		t.Skip("TEST_DATABASE_URL not set")
-	}
-	conn, err := sql.Open("pgx", admin)
+	u, err := url.Parse(pgtest.FreshDatabase(t, "papi_mig"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := fmt.Sprintf("papi_mig_%d", time.Now().UnixNano())
-	if _, err := conn.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatal(err)
-	}
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
 	db, err := sql.Open("pgx", u.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		db.Close()
-		_, _ = conn.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		conn.Close()
-	})
+	t.Cleanup(func() { db.Close() })
 	u.Scheme = "pgx5"
 	return db, u.String()
 }

@@ -18,6 +18,7 @@ type Proxy struct {
 	target string
 	mu     sync.Mutex
 	cut    bool
+	refuse bool // while cut: close new connections at once (a stopped server)
 	frozen atomic.Bool
 	conns  map[net.Conn]struct{}
 	wg     sync.WaitGroup
@@ -49,7 +50,16 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 // black-holed ones so clients reconnect.
 func (p *Proxy) SetCut(cut bool) {
 	p.mu.Lock()
-	p.cut = cut
+	p.cut, p.refuse = cut, false
+	p.mu.Unlock()
+	p.closeAll()
+}
+
+// SetDown stops (true) or restarts (false) the dependency as a stopped
+// server would look: live connections die and new ones are closed at once.
+func (p *Proxy) SetDown(down bool) {
+	p.mu.Lock()
+	p.cut, p.refuse = down, down
 	p.mu.Unlock()
 	p.closeAll()
 }
@@ -67,8 +77,12 @@ func (p *Proxy) accept() {
 		}
 		p.mu.Lock()
 		p.conns[c] = struct{}{}
-		cut := p.cut
+		cut, refuse := p.cut, p.refuse
 		p.mu.Unlock()
+		if refuse {
+			_ = c.Close()
+			continue
+		}
 		if cut {
 			continue // held open, never answered
 		}
