@@ -789,6 +789,9 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 		if !strings.Contains(string(s.do("GET", "/metrics", "", nil).Body), "payment_breaker_state 2") {
 			t.Error("metrics do not show the open breaker")
 		}
+		if ready := s.do("GET", "/readyz", "", nil); ready.Status != 200 || !strings.Contains(string(ready.Body), `"payment_provider":"degraded"`) {
+			t.Errorf("readyz while the provider is down: %d %s (want ready, degraded)", ready.Status, ready.Body)
+		}
 
 		// The provider comes back on the same address.
 		fp := &fakeProvider{mode: "ok", perOrder: map[string]string{}, script: map[string][]string{},

@@ -162,6 +162,14 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 		health.Check{Name: "database", Critical: true, Run: a.dbGuard.Check},
 		health.Check{Name: "migrations", Critical: true, Every: 10 * time.Second, Run: a.migrationsCurrent},
 	)
+	// Non-critical: orders are still accepted and stay pending while the
+	// payment provider is away; the open breaker says so.
+	a.health.Add(health.Check{Name: "payment_provider", Run: func(context.Context) error {
+		if st := a.orders.BreakerState(); st != "closed" {
+			return fmt.Errorf("breaker %s", st)
+		}
+		return nil
+	}})
 	if cfg.NATS.URL != "" {
 		// Non-critical: the outbox keeps events while NATS is away.
 		a.health.Add(health.Check{Name: "events", Run: a.events.Health})
