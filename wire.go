@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,7 @@ import (
 	"example.com/productapi/platform/migrate"
 	"example.com/productapi/platform/observability"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/resilience"
 	"example.com/productapi/web"
 )
 
@@ -52,6 +54,7 @@ type application struct {
 	audit    *audit.Log
 	flags    *flags.Flags
 	router   *gin.Engine
+	limiter  *resilience.Limiter
 	dbGuard  *db.Guard
 	// life bounds the background goroutines build starts; Close ends it.
 	life context.Context
@@ -183,6 +186,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 			return nil
 		}})
 	}
+	a.limiter = resilience.NewLimiter(resilience.LimiterConfig{Initial: cfg.Overload.InitialLimit,
+		Min: cfg.Overload.MinLimit, Max: cfg.Overload.MaxLimit})
+	a.limiter.Register(a.metrics.Registry)
 	a.router = a.routes()
 	return a, nil
 }
@@ -194,6 +200,7 @@ func (a *application) routes() *gin.Engine {
 	_ = r.SetTrustedProxies(a.cfg.HTTP.TrustedProxies) // validated at config load; nil trusts none
 	r.Use(httpx.Base(a.log, a.cfg.HTTP.MaxBodyBytes)...)
 	r.Use(a.metrics.Middleware())
+	r.Use(a.limiter.Middleware(requestClass))
 	r.Use(flags.Middleware(), audit.Middleware())
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
@@ -253,6 +260,24 @@ func (a *application) Close() {
 	if a.db != nil {
 		_ = a.db.Close()
 	}
+}
+
+// listRoutes are the collection reads: the heavy, cacheable-but-varied work.
+var listRoutes = map[string]bool{"/v1/products": true, "/v1/orders": true, "/v1/users": true}
+
+// requestClass is the shedding order under overload: operational routes are
+// never limited, search and lists go first, single reads, checkout and
+// every write last.
+func requestClass(c *gin.Context) (resilience.Class, bool) {
+	route := c.FullPath()
+	switch route {
+	case "/livez", "/readyz", "/metrics":
+		return resilience.Critical, false
+	}
+	if c.Request.Method == http.MethodGet && (c.Query("q") != "" || listRoutes[route] || strings.HasPrefix(route, "/v1/admin/")) {
+		return resilience.Sheddable, true
+	}
+	return resilience.Critical, true
 }
 
 // deriveKey gives each use of the signing key its own sub-key.

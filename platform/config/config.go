@@ -33,6 +33,7 @@ type Config struct {
 	Auth      Auth     `yaml:"auth"`
 	Log       Log      `yaml:"log"`
 	Cache     Cache    `yaml:"cache"`
+	Overload  Overload `yaml:"overload"`
 }
 
 type HTTP struct {
@@ -90,6 +91,14 @@ type Log struct {
 	Level  string `yaml:"level"`
 }
 
+// Overload bounds the adaptive concurrency limit that sheds search and
+// lists first (503 + Retry-After) when latency shows queueing.
+type Overload struct {
+	InitialLimit int `yaml:"initial_limit"`
+	MinLimit     int `yaml:"min_limit"`
+	MaxLimit     int `yaml:"max_limit"`
+}
+
 type Cache struct {
 	// Namespace prefixes every Redis key and the invalidation channel, so
 	// several deployments (or test runs) can share one Redis safely.
@@ -131,8 +140,9 @@ func Defaults() Config {
 			ConnectTimeout:  3 * time.Second,
 			AutoMigrate:     true,
 		},
-		Auth: Auth{Issuer: "productapi", AccessTokenTTL: 15 * time.Minute},
-		Log:  Log{Format: "text", Level: "info"},
+		Auth:     Auth{Issuer: "productapi", AccessTokenTTL: 15 * time.Minute},
+		Log:      Log{Format: "text", Level: "info"},
+		Overload: Overload{InitialLimit: 128, MinLimit: 8, MaxLimit: 1024},
 		Cache: Cache{
 			Namespace:              "productapi",
 			L1MaxEntries:           10000,
