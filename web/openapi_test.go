@@ -1,10 +1,5 @@
-//go:build kinopenapi
-
 // Validation of the OpenAPI document with kin-openapi (the library the
-// service's contract tests use). Run with: go test -tags kinopenapi ./web/
-// The tag exists only because go.mod does not yet record kin-openapi's own
-// requirements (go get github.com/getkin/kin-openapi/openapi3@v0.152.0 adds
-// them); once it does, delete the build constraint.
+// service's contract tests use).
 
 package web
 

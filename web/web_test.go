@@ -33,6 +33,26 @@ func wantRoutes() map[string]string {
 		"GET /v1/products/{id}":    "getProduct",
 		"PATCH /v1/products/{id}":  "updateProduct",
 		"DELETE /v1/products/{id}": "deleteProduct",
+
+		"POST /v1/orders":                              "createOrder",
+		"GET /v1/orders":                               "listOrders",
+		"GET /v1/orders/{id}":                          "getOrder",
+		"POST /v1/orders/{id}/cancel":                  "cancelOrder",
+		"POST /v1/orders/{id}/ship":                    "shipOrder",
+		"GET /v1/admin/reports/product-sales":          "listProductSales",
+		"POST /v1/admin/reports/product-sales/rebuild": "rebuildProductSales",
+
+		"GET /v1/admin/flags":       "listFlags",
+		"GET /v1/admin/flags/{key}": "getFlag",
+		"PUT /v1/admin/flags/{key}": "putFlag",
+		"GET /v1/admin/audit":       "listAuditEntries",
+
+		"GET /v1/admin/dead-letters":              "listDeadLetters",
+		"GET /v1/admin/dead-letters/{id}":         "getDeadLetter",
+		"POST /v1/admin/dead-letters/{id}/replay": "replayDeadLetter",
+
+		"POST /ofrep/v1/evaluate/flags/{key}": "ofrepEvaluateFlag",
+		"POST /ofrep/v1/evaluate/flags":       "ofrepEvaluateFlags",
 	}
 }
 
