@@ -134,7 +134,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 	// The event bus comes before the modules: they append to its outbox and
 	// subscribe in their constructors.
 	if a.events, err = events.New(events.Config{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, NATSURL: cfg.NATS.URL,
-		Log: log.With("component", "events"), Registry: a.metrics.Registry, Cursors: cursors}); err != nil {
+		Log: log.With("component", "events"), Registry: a.metrics.Registry, Cursors: cursors,
+		BaseURL: cfg.HTTP.PublicBaseURL}); err != nil {
 		return nil, err
 	}
 	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,

@@ -39,6 +39,8 @@ type Config struct {
 	Stream string
 	// Cursors signs the dead-letter list cursors (required for Routes).
 	Cursors *query.Codec
+	// BaseURL prefixes the list's Link: rel="next" (empty: from the request).
+	BaseURL string
 	// HandlerTimeout bounds one handler call (default 30s). A delivery's
 	// lease and JetStream's AckWait are this plus a margin.
 	HandlerTimeout time.Duration

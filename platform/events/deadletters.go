@@ -216,6 +216,7 @@ func (b *Bus) listDeadLetters(c *gin.Context) {
 		httpx.Error(c, apperr.Internal(err))
 		return
 	}
+	httpx.SetNextLink(c, b.cfg.BaseURL, next)
 	c.Header("Cache-Control", "no-store")
 	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 }

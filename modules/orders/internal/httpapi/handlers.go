@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -209,6 +210,10 @@ func (h *Handlers) list(c *gin.Context) {
 	params, err := query.Parse(ListSpec, c.Request.URL.Query())
 	if err != nil {
 		httpx.Error(c, err)
+		return
+	}
+	if st, ok := params.String("status"); ok && !slices.Contains(domain.Statuses, orders.Status(st)) {
+		httpx.Error(c, apperr.Invalid(query.CodeFilter, "filter status must be one of pending, paid, shipped, cancelled, payment_failed"))
 		return
 	}
 	ks, err := params.DecodeCursor(h.cursors)
