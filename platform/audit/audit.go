@@ -89,6 +89,11 @@ func RequestIDFrom(ctx context.Context) string {
 // so code below the handlers can audit without a *gin.Context.
 func Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		switch c.Request.Method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions:
+			c.Next() // reads are never audited: keep the hot path free of the extra context
+			return
+		}
 		if id := httpx.RequestID(c); id != "" {
 			c.Request = c.Request.WithContext(WithRequestID(c.Request.Context(), id))
 		}
