@@ -56,7 +56,9 @@ func requestID(log *slog.Logger) gin.HandlerFunc {
 			id = newRequestID()
 		}
 		c.Set(requestIDKey, id)
-		c.Set(loggerKey, log.With("request_id", id))
+		// The service logger itself: problem logs add request_id explicitly,
+		// so no per-request child logger is built on the hot path.
+		c.Set(loggerKey, log)
 		c.Header(RequestIDHeader, id)
 		c.Next()
 	}
