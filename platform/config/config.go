@@ -142,7 +142,7 @@ func Defaults() Config {
 		},
 		Auth:     Auth{Issuer: "productapi", AccessTokenTTL: 15 * time.Minute},
 		Log:      Log{Format: "text", Level: "info"},
-		Overload: Overload{InitialLimit: 128, MinLimit: 8, MaxLimit: 1024},
+		Overload: Overload{InitialLimit: 256, MinLimit: 64, MaxLimit: 4096},
 		Cache: Cache{
 			Namespace:              "productapi",
 			L1MaxEntries:           10000,
