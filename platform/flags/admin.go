@@ -189,7 +189,9 @@ func writeView(c *gin.Context, status int, r flagRow) {
 		return
 	}
 	httpx.VaryAuthorization(c)
-	if status != http.StatusOK {
+	if status != http.StatusOK || c.Request.Method != http.MethodGet {
+		// A write answers with its result; If-None-Match must not turn a
+		// committed PUT into a bodiless 304.
 		c.Header("ETag", httpx.VersionETag(r.Version, ""))
 		c.Header("Cache-Control", "no-store")
 		c.Data(status, "application/json; charset=utf-8", body)
@@ -249,7 +251,9 @@ func (f *Flags) putFlag(c *gin.Context) {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		var before any
 		if !exists {
-			if conditional && want != 0 {
+			// Any If-Match (even "*") requires a current representation
+			// (RFC 9110 §13.1.1): it must not create the flag.
+			if conditional {
 				return httpx.ErrPreconditionFailed
 			}
 			saved = flagRow{Key: key, Definition: string(canonical), Version: 1, UpdatedAt: now, UpdatedBy: actor}

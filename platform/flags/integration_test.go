@@ -304,6 +304,10 @@ func TestAdminRoutes(t *testing.T) {
 			if w := a.do(t, http.MethodPut, "/v1/admin/flags/"+flags.CheckoutEnabled, string(body), "If-Match", etag); w.Code != 412 {
 				t.Fatalf("stale If-Match: %d", w.Code)
 			}
+			// If-Match: * needs a current flag: it never creates one.
+			if w := a.do(t, http.MethodPut, "/v1/admin/flags/web.star", `{"state":"ENABLED","variants":{"a":"x"},"defaultVariant":"a"}`, "If-Match", "*"); w.Code != 412 {
+				t.Fatalf("If-Match * on a missing flag: %d %s", w.Code, w.Body)
+			}
 			// create -> 201
 			w = a.do(t, http.MethodPut, "/v1/admin/flags/web.banner", `{"state":"ENABLED","variants":{"a":"hello"},"defaultVariant":"a"}`)
 			if w.Code != 201 || w.Header().Get("Location") == "" {
@@ -333,6 +337,10 @@ func TestAdminRoutes(t *testing.T) {
 			}
 			if all[0].(map[string]any)["before"] != nil {
 				t.Fatal("create has a before")
+			}
+			// A PUT answers with its result even when If-None-Match matches it.
+			if w := a.do(t, http.MethodPut, "/v1/admin/flags/"+flags.CheckoutEnabled, string(body), "If-None-Match", `"3"`); w.Code != 200 || w.Body.Len() == 0 {
+				t.Fatalf("PUT with If-None-Match: %d %q", w.Code, w.Body)
 			}
 		})
 	}
