@@ -238,12 +238,7 @@ func (a *Log) Routes(g *gin.RouterGroup) {
 }
 
 func (a *Log) list(c *gin.Context) {
-	params, err := query.Parse(ListSpec, c.Request.URL.Query())
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	ks, err := params.DecodeCursor(a.cursors)
+	params, ks, err := query.ParsePage(ListSpec, c.Request.URL.Query(), a.cursors)
 	if err != nil {
 		httpx.Error(c, err)
 		return
@@ -269,12 +264,5 @@ func (a *Log) list(c *gin.Context) {
 		last := recs[len(recs)-1]
 		next = a.cursors.Encode(params.Binding(), last.ID, last.ID)
 	}
-	body, err := httpx.ListBody(items, next)
-	if err != nil {
-		httpx.Error(c, apperr.Internal(err))
-		return
-	}
-	httpx.VaryAuthorization(c)
-	httpx.SetNextLink(c, a.baseURL, next)
-	httpx.WriteCacheable(c, http.StatusOK, httpx.BodyETag(body), httpx.CachePrivate, body)
+	httpx.WritePrivateList(c, a.baseURL, items, next)
 }

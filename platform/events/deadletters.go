@@ -187,12 +187,7 @@ func (b *Bus) Routes(g *gin.RouterGroup) {
 }
 
 func (b *Bus) listDeadLetters(c *gin.Context) {
-	params, err := query.Parse(DeadLetterListSpec, c.Request.URL.Query())
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	ks, err := params.DecodeCursor(b.cfg.Cursors)
+	params, ks, err := query.ParsePage(DeadLetterListSpec, c.Request.URL.Query(), b.cfg.Cursors)
 	if err != nil {
 		httpx.Error(c, err)
 		return

@@ -126,14 +126,7 @@ func (f *Flags) listFlags(c *gin.Context) {
 		last := page[len(page)-1].Key
 		next = f.o.Cursors.Encode(params.Binding(), last, last)
 	}
-	body, err := httpx.ListBody(items, next)
-	if err != nil {
-		httpx.Error(c, apperr.Internal(err))
-		return
-	}
-	httpx.VaryAuthorization(c)
-	httpx.SetNextLink(c, f.o.BaseURL, next)
-	httpx.WriteCacheable(c, http.StatusOK, httpx.BodyETag(body), httpx.CachePrivate, body)
+	httpx.WritePrivateList(c, f.o.BaseURL, items, next)
 }
 
 func (f *Flags) load(ctx context.Context, key string, lock bool) (flagRow, bool, error) {

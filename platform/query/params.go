@@ -174,3 +174,15 @@ func canonical(v any) string {
 		return fmt.Sprint(v)
 	}
 }
+
+// ParsePage parses a list request against spec and decodes its cursor
+// (checked against the sort and filters it was made with), the first two
+// steps of every list handler.
+func ParsePage(spec Spec, values url.Values, codec *Codec) (Params, *Keyset, error) {
+	p, err := Parse(spec, values)
+	if err != nil {
+		return p, nil, err
+	}
+	ks, err := p.DecodeCursor(codec)
+	return p, ks, err
+}

@@ -207,18 +207,13 @@ func render(r store.Row, items []store.ItemRow, p query.Params) map[string]any {
 }
 
 func (h *Handlers) list(c *gin.Context) {
-	params, err := query.Parse(ListSpec, c.Request.URL.Query())
+	params, ks, err := query.ParsePage(ListSpec, c.Request.URL.Query(), h.cursors)
 	if err != nil {
 		httpx.Error(c, err)
 		return
 	}
 	if st, ok := params.String("status"); ok && !slices.Contains(domain.Statuses, orders.Status(st)) {
 		httpx.Error(c, apperr.Invalid(query.CodeFilter, "filter status must be one of pending, paid, shipped, cancelled, payment_failed"))
-		return
-	}
-	ks, err := params.DecodeCursor(h.cursors)
-	if err != nil {
-		httpx.Error(c, err)
 		return
 	}
 	cols := params.Columns(store.Columns, "id")
@@ -245,18 +240,7 @@ func (h *Handlers) list(c *gin.Context) {
 		}
 		next = h.cursors.Encode(params.Binding(), sv, last.ID)
 	}
-	h.writeList(c, data, next)
-}
-
-func (h *Handlers) writeList(c *gin.Context, data any, next string) {
-	body, err := httpx.ListBody(data, next)
-	if err != nil {
-		httpx.Error(c, apperr.Internal(err))
-		return
-	}
-	httpx.VaryAuthorization(c)
-	httpx.SetNextLink(c, h.baseURL, next)
-	httpx.WriteCacheable(c, http.StatusOK, httpx.BodyETag(body), httpx.CachePrivate, body)
+	httpx.WritePrivateList(c, h.baseURL, data, next)
 }
 
 func (h *Handlers) cancel(c *gin.Context) { h.transition(c, h.svc.Cancel) }
@@ -277,19 +261,11 @@ func (h *Handlers) transition(c *gin.Context, do transitionFunc) {
 		httpx.Error(c, err)
 		return
 	}
-	httpx.VaryAuthorization(c)
-	c.Header("ETag", httpx.VersionETag(row.Version, ""))
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, row.ToOrder())
+	httpx.WriteWritten(c, row.Version, row.ToOrder())
 }
 
 func (h *Handlers) salesList(c *gin.Context) {
-	params, err := query.Parse(SalesSpec, c.Request.URL.Query())
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	ks, err := params.DecodeCursor(h.cursors)
+	params, ks, err := query.ParsePage(SalesSpec, c.Request.URL.Query(), h.cursors)
 	if err != nil {
 		httpx.Error(c, err)
 		return
@@ -315,7 +291,7 @@ func (h *Handlers) salesList(c *gin.Context) {
 		}
 		next = h.cursors.Encode(params.Binding(), sv, last.ProductID)
 	}
-	h.writeList(c, data, next)
+	httpx.WritePrivateList(c, h.baseURL, data, next)
 }
 
 // salesRebuild empties the report and replays the stored events into it.

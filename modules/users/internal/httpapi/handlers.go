@@ -177,19 +177,11 @@ func (h *Handlers) writeUpdated(c *gin.Context, row store.Row, err error) {
 		httpx.Error(c, err)
 		return
 	}
-	httpx.VaryAuthorization(c)
-	c.Header("ETag", httpx.VersionETag(row.Version, ""))
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, row.ToUser())
+	httpx.WriteWritten(c, row.Version, row.ToUser())
 }
 
 func (h *Handlers) list(c *gin.Context) {
-	params, err := query.Parse(ListSpec, c.Request.URL.Query())
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	ks, err := params.DecodeCursor(h.cursors)
+	params, ks, err := query.ParsePage(ListSpec, c.Request.URL.Query(), h.cursors)
 	if err != nil {
 		httpx.Error(c, err)
 		return
@@ -213,14 +205,7 @@ func (h *Handlers) list(c *gin.Context) {
 		last := rows[len(rows)-1]
 		next = h.cursors.Encode(params.Binding(), sortValue(last, params.Sort.Field), last.ID)
 	}
-	body, err := httpx.ListBody(items, next)
-	if err != nil {
-		httpx.Error(c, apperr.Internal(err))
-		return
-	}
-	httpx.VaryAuthorization(c)
-	httpx.SetNextLink(c, h.baseURL, next)
-	httpx.WriteCacheable(c, http.StatusOK, httpx.BodyETag(body), httpx.CachePrivate, body)
+	httpx.WritePrivateList(c, h.baseURL, items, next)
 }
 
 func sortValue(r store.Row, field string) any {
