@@ -20,8 +20,8 @@ import (
 
 func TestRecordAndList(t *testing.T) {
 	for _, st := range stores(t) {
-		t.Run(st.name, func(t *testing.T) {
-			d := st.open(t)
+		t.Run(st.Name, func(t *testing.T) {
+			d := st.Open(t)
 			cursors := queryCodec()
 			log := audit.New(d.Gorm, cursors)
 			admin := auth.WithPrincipal(context.Background(), auth.Principal{UserID: "admin-1", Role: auth.RoleAdmin})
@@ -132,8 +132,8 @@ func TestRoutesRequireAdmin(t *testing.T) {
 // The database itself refuses to rewrite history.
 func TestAppendOnly(t *testing.T) {
 	for _, st := range stores(t) {
-		t.Run(st.name, func(t *testing.T) {
-			d := st.open(t)
+		t.Run(st.Name, func(t *testing.T) {
+			d := st.Open(t)
 			log := audit.New(d.Gorm, queryCodec())
 			if err := log.Record(context.Background(), audit.Entry{Action: "flags.update", TargetType: "flag", TargetID: "k", ActorID: "a"}); err != nil {
 				t.Fatal(err)

@@ -122,8 +122,8 @@ func writeSeed(t *testing.T) string {
 
 func TestSeedInsertsMissingOnlyAndRegistryDefaults(t *testing.T) {
 	for _, st := range stores(t) {
-		t.Run(st.name, func(t *testing.T) {
-			d := st.open(t)
+		t.Run(st.Name, func(t *testing.T) {
+			d := st.Open(t)
 			a := newInstance(t, d, nil, "seed", writeSeed(t))
 			ctx := context.Background()
 			for _, k := range []string{flags.CheckoutEnabled, flags.SearchEnabled, flags.L2CacheEnabled, flags.RateLimitEnabled} {
@@ -153,12 +153,12 @@ func TestSeedInsertsMissingOnlyAndRegistryDefaults(t *testing.T) {
 func TestChangePropagatesToOtherInstance(t *testing.T) {
 	for _, st := range stores(t) {
 		modes := []string{"poll"}
-		if st.name == "postgres" && os.Getenv("TEST_REDIS_URL") != "" {
+		if st.Name == "postgres" && os.Getenv("TEST_REDIS_URL") != "" {
 			modes = append(modes, "pubsub")
 		}
 		for _, mode := range modes {
-			t.Run(st.name+"/"+mode, func(t *testing.T) {
-				d := st.open(t)
+			t.Run(st.Name+"/"+mode, func(t *testing.T) {
+				d := st.Open(t)
 				var rc *redis.Client
 				ns := fmt.Sprintf("flagstest%d", time.Now().UnixNano())
 				if mode == "pubsub" {
@@ -237,8 +237,8 @@ func counterVec(t *testing.T, reg *prometheus.Registry, name, src string) promet
 
 func TestAdminRoutes(t *testing.T) {
 	for _, st := range stores(t) {
-		t.Run(st.name, func(t *testing.T) {
-			d := st.open(t)
+		t.Run(st.Name, func(t *testing.T) {
+			d := st.Open(t)
 			a := newInstance(t, d, nil, "admin", writeSeed(t))
 			ctx := context.Background()
 
