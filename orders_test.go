@@ -1,12 +1,13 @@
 package main
 
 import (
+	"example.com/productapi/platform/testkit/netproxy"
+
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -169,10 +170,11 @@ func (f *fakeProvider) serve(w http.ResponseWriter, r *http.Request) {
 	case "decline":
 		f.results[c.OrderID] = 402
 	}
+	status := f.results[c.OrderID] // read under the lock: charges arrive concurrently
 	f.mu.Unlock()
 	switch mode {
 	case "ok", "decline":
-		writeCharge(w, f.results[c.OrderID], c.OrderID)
+		writeCharge(w, status, c.OrderID)
 	case "slow":
 		select {
 		case <-time.After(time.Second):
@@ -760,13 +762,12 @@ func TestPaymentFlakyProviderRecovers(t *testing.T) {
 // paid without operator action.
 func TestPaymentProviderDownThenBack(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := ln.Addr().String()
-		ln.Close() // nothing listens: refused
-		s := serverWithProvider(t, kind, "http://"+addr)
+		// The provider sits behind a proxy that refuses connections while
+		// it is "down" and forwards once it is back (same address).
+		fp := newFakeProvider(t, "ok")
+		provider := netproxy.Start(t, fp.srv.Listener.Addr().String())
+		provider.SetDown(true)
+		s := serverWithProvider(t, kind, "http://"+provider.Addr())
 		fastPayments(s)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
@@ -797,21 +798,7 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 		}
 
 		// The provider comes back on the same address.
-		fp := &fakeProvider{mode: "ok", perOrder: map[string]string{}, script: map[string][]string{},
-			results: map[string]int{}, created: map[string]int{}, calls: map[string]int{}}
-		var l2 net.Listener
-		for i := 0; ; i++ {
-			if l2, err = net.Listen("tcp", addr); err == nil {
-				break
-			}
-			if i == 50 {
-				t.Skipf("cannot listen on %s again: %v", addr, err)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		fp.srv = &httptest.Server{Listener: l2, Config: &http.Server{Handler: http.HandlerFunc(fp.serve)}}
-		fp.srv.Start()
-		t.Cleanup(fp.srv.Close)
+		provider.SetDown(false)
 		for _, id := range ids {
 			s.waitStatus(ann, id, "paid", 20*time.Second)
 			if n := fp.createdFor(id); n != 1 {
