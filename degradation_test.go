@@ -1,8 +1,9 @@
 package main
 
 import (
+	"example.com/productapi/platform/testkit/pgtest"
+
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,15 +13,7 @@ import (
 
 // requirePostgres skips (or, under REQUIRE_POSTGRES=1, fails) a test that
 // only makes sense against a real Postgres.
-func requirePostgres(t *testing.T) {
-	t.Helper()
-	if os.Getenv("TEST_DATABASE_URL") == "" {
-		if os.Getenv("REQUIRE_POSTGRES") == "1" {
-			t.Fatal("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
-		}
-		t.Skip("needs Postgres (TEST_DATABASE_URL)")
-	}
-}
+func requirePostgres(t *testing.T) { pgtest.Require(t) }
 
 // The database disappears (a black hole: the worst case, connections hang
 // rather than fail) and comes back. Cached reads keep answering, marked

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -34,12 +33,7 @@ import (
 // enough rows and fresh statistics for the index to win on its merits, so
 // a missing or unusable index fails the test.
 func TestKeysetQueryUsesIndexRangeScan(t *testing.T) {
-	if os.Getenv("TEST_DATABASE_URL") == "" {
-		if os.Getenv("REQUIRE_POSTGRES") == "1" {
-			t.Fatal("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
-		}
-		t.Skip("needs Postgres (TEST_DATABASE_URL)")
-	}
+	requirePostgres(t)
 	const (
 		rows  = 5000
 		limit = 100

@@ -31,9 +31,7 @@ func TestOrdersCheckoutLoad(t *testing.T) {
 	if os.Getenv("ORDERS_LOAD") != "1" {
 		t.Skip("load test: set ORDERS_LOAD=1 (see scripts/orders-load.sh)")
 	}
-	if os.Getenv("TEST_DATABASE_URL") == "" {
-		t.Skip("needs TEST_DATABASE_URL (Postgres)")
-	}
+	requirePostgres(t)
 	const clients = 32
 	total := 2000
 	if n, err := strconv.Atoi(os.Getenv("ORDERS_LOAD_N")); err == nil && n > 0 {
