@@ -97,20 +97,14 @@ func (s *Store) ByID(ctx context.Context, id string, cols ...string) (Row, error
 // (0 = any version), bumping the version. A map so zero values (stock 0) are
 // written too.
 func (s *Store) Update(ctx context.Context, id string, expectVersion int64, changes map[string]any) (Row, error) {
-	changes["version"] = gorm.Expr("version + 1")
-	changes["updated_at"] = time.Now().UTC().Truncate(time.Microsecond)
-	q := db.Conn(ctx, s.db).Model(&Row{}).Where("id = ?", id)
-	if expectVersion > 0 {
-		q = q.Where("version = ?", expectVersion)
-	}
-	res := q.Updates(changes)
-	if errors.Is(res.Error, gorm.ErrDuplicatedKey) {
+	matched, err := db.UpdateVersioned(db.Conn(ctx, s.db).Model(&Row{}), id, expectVersion, changes)
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return Row{}, products.ErrSKUTaken
 	}
-	if res.Error != nil {
-		return Row{}, res.Error
+	if err != nil {
+		return Row{}, err
 	}
-	if res.RowsAffected == 0 {
+	if !matched {
 		return Row{}, s.missOrStale(ctx, id)
 	}
 	return s.ByID(ctx, id)

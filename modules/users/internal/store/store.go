@@ -77,20 +77,14 @@ func (s *Store) ByEmail(ctx context.Context, email string) (Row, error) {
 // expectVersion (0 = any), bumping the version. A map, not a struct, so zero
 // values are written too.
 func (s *Store) Update(ctx context.Context, id string, expectVersion int64, changes map[string]any) (Row, error) {
-	changes["version"] = gorm.Expr("version + 1")
-	changes["updated_at"] = time.Now().UTC().Truncate(time.Microsecond)
-	q := db.Conn(ctx, s.db).Model(&Row{}).Where("id = ?", id)
-	if expectVersion > 0 {
-		q = q.Where("version = ?", expectVersion)
-	}
-	res := q.Updates(changes)
-	if errors.Is(res.Error, gorm.ErrDuplicatedKey) {
+	matched, err := db.UpdateVersioned(db.Conn(ctx, s.db).Model(&Row{}), id, expectVersion, changes)
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return Row{}, users.ErrEmailTaken
 	}
-	if res.Error != nil {
-		return Row{}, res.Error
+	if err != nil {
+		return Row{}, err
 	}
-	if res.RowsAffected == 0 {
+	if !matched {
 		if _, err := s.ByID(ctx, id); err != nil {
 			return Row{}, err
 		}
