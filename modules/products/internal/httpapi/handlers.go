@@ -241,12 +241,14 @@ func (h *Handlers) list(c *gin.Context) {
 		httpx.Error(c, apperr.Invalid("query.filter", "min_price_cents must be <= max_price_cents"))
 		return
 	}
-	ks, err := params.DecodeCursor(h.cursors)
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
+	// The cursor is verified on a cache miss only: the page key contains the
+	// cursor verbatim, and a page is cached only after its cursor passed, so
+	// a hit needs no second HMAC check.
 	res, err := h.svc.CachedList(c.Request.Context(), pageKey(params), func(ctx context.Context) ([]byte, error) {
+		ks, err := params.DecodeCursor(h.cursors)
+		if err != nil {
+			return nil, err
+		}
 		return h.renderPage(ctx, params, ks)
 	})
 	if err != nil {
