@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"go.opentelemetry.io/otel/trace"
 
 	"example.com/productapi/platform/apperr"
 )
@@ -79,7 +80,8 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		log.LogAttrs(c.Request.Context(), level, "request",
+		ctx := c.Request.Context()
+		attrs := [...]slog.Attr{
 			slog.String("method", c.Request.Method),
 			slog.String("route", route),
 			slog.Int("status", status),
@@ -87,7 +89,16 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 			slog.Int("bytes", c.Writer.Size()),
 			slog.String("request_id", RequestID(c)),
 			slog.String("client_ip", c.ClientIP()),
-		)
+			{}, // trace_id, when the request is traced
+		}
+		n := len(attrs) - 1
+		// Set by the tracing middleware mounted before this one: the
+		// caller's trace (traceparent) or the server span's.
+		if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+			attrs[n] = slog.String("trace_id", sc.TraceID().String())
+			n++
+		}
+		log.LogAttrs(ctx, level, "request", attrs[:n]...)
 	}
 }
 

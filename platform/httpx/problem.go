@@ -4,7 +4,9 @@
 package httpx
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -13,6 +15,10 @@ import (
 
 	"example.com/productapi/platform/apperr"
 )
+
+// StatusClientClosedRequest is logged and counted for requests whose client
+// disconnected before the answer (nginx's 499).
+const StatusClientClosedRequest = 499
 
 // ProblemBaseURI prefixes every problem type.
 const ProblemBaseURI = "https://productapi.example/problems/"
@@ -55,6 +61,14 @@ func StatusOf(err error) int { return kinds[apperr.KindOf(err)].status }
 // Error writes err as a problem response and aborts the chain. Internal
 // errors are logged with the request ID; clients only see a generic detail.
 func Error(c *gin.Context, err error) {
+	if errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		// The client went away mid-request: nobody reads the answer, and it
+		// is not a server error (it must not count against the 5xx rate).
+		// 499 is nginx's "client closed request".
+		logger(c).InfoContext(c.Request.Context(), "client closed the request", "request_id", RequestID(c), "route", c.FullPath())
+		c.AbortWithStatus(StatusClientClosedRequest)
+		return
+	}
 	e := apperr.As(err)
 	info, ok := kinds[e.Kind]
 	if !ok {

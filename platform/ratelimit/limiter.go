@@ -1,0 +1,213 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+	"github.com/sony/gobreaker/v2"
+
+	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/auth"
+	"example.com/productapi/platform/httpx"
+)
+
+// ErrLimited is the 429 a refused request gets (with Retry-After).
+var ErrLimited = apperr.New(apperr.KindTooManyRequests, "rate_limited", "too many requests; retry after the Retry-After delay")
+
+// Options configure a Limiter.
+type Options struct {
+	// Disabled turns the middleware into a pass-through (config switch).
+	Disabled bool
+	// Policies by group (GroupAuth, GroupCatalogue, GroupDefault). A group
+	// without a policy is not limited.
+	Policies map[string]Policy
+	// Enabled is read per request (the runtime feature flag); nil = on.
+	Enabled func(ctx context.Context) bool
+	// Redis, when set, shares the limit between instances.
+	Redis     redis.UniversalClient
+	Namespace string
+	// RedisTimeout bounds one Redis decision (default 50ms); beyond it the
+	// request is decided locally.
+	RedisTimeout time.Duration
+	// Cooldown is how long the breaker stays open before probing Redis
+	// again (default 2s).
+	Cooldown time.Duration
+	// Now is the clock (tests); nil = time.Now.
+	Now        func() time.Time
+	Registerer prometheus.Registerer
+	Log        *slog.Logger
+}
+
+// breakerTrips consecutive Redis failures open the breaker.
+const breakerTrips = 3
+
+// errCallerGone marks a decision the caller abandoned: not Redis's fault.
+var errCallerGone = errors.New("ratelimit: caller gone")
+
+// Limiter decides admissions: in Redis when configured and healthy, in
+// process otherwise.
+type Limiter struct {
+	opts     Options
+	local    *Local
+	remote   *Redis
+	cb       *gobreaker.CircuitBreaker[Decision]
+	log      *slog.Logger
+	fallback atomic.Uint64
+	outcomes *prometheus.CounterVec
+}
+
+// New builds a limiter and registers its metrics.
+func New(o Options) *Limiter {
+	if o.RedisTimeout <= 0 {
+		o.RedisTimeout = 50 * time.Millisecond
+	}
+	if o.Cooldown <= 0 {
+		o.Cooldown = 2 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	l := &Limiter{opts: o, local: NewLocal(o.Now), log: o.Log}
+	if o.Redis != nil {
+		l.remote = NewRedis(o.Redis, o.Namespace, o.Now)
+		l.cb = gobreaker.NewCircuitBreaker[Decision](gobreaker.Settings{
+			Name:        "ratelimit-redis",
+			MaxRequests: 1, // one probe when half-open; the rest decide locally
+			Timeout:     o.Cooldown,
+			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= breakerTrips },
+			IsExcluded:  func(err error) bool { return errors.Is(err, errCallerGone) },
+			OnStateChange: func(_ string, from, to gobreaker.State) {
+				lvl := slog.LevelWarn
+				if to == gobreaker.StateClosed {
+					lvl = slog.LevelInfo
+				}
+				o.Log.Log(context.Background(), lvl, "rate limit redis breaker", "from", from.String(), "to", to.String())
+			},
+		})
+	}
+	l.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "ratelimit_decisions_total", Help: "Rate limit decisions by route group and outcome (allowed, limited).",
+	}, []string{"group", "outcome"})
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(l.outcomes)
+		for _, mode := range []string{"redis", "local"} {
+			mode := mode
+			o.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+				Name: "ratelimit_backend", Help: "1 for the backend deciding rate limits now: redis (shared by every instance) or local (in process, Redis absent or failing).",
+				ConstLabels: prometheus.Labels{"mode": mode},
+			}, func() float64 {
+				if l.Mode() == mode {
+					return 1
+				}
+				return 0
+			}))
+		}
+		o.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ratelimit_local_fallbacks_total", Help: "Decisions taken locally because Redis failed or its breaker was open.",
+		}, func() float64 { return float64(l.fallback.Load()) }))
+	}
+	return l
+}
+
+// Mode is "redis" while Redis decides, "local" otherwise.
+func (l *Limiter) Mode() string {
+	if l.cb != nil && l.cb.State() == gobreaker.StateClosed {
+		return "redis"
+	}
+	return "local"
+}
+
+// Health is the /readyz check: an error while Redis is configured but the
+// limiter decides locally (limits then hold per instance only). Once the
+// breaker lets a probe through, Health pings Redis itself, so an idle
+// instance also finds its way back to the shared limit.
+func (l *Limiter) Health(ctx context.Context) error {
+	if l.cb == nil || l.cb.State() == gobreaker.StateClosed {
+		return nil
+	}
+	if l.cb.State() == gobreaker.StateHalfOpen {
+		_, _ = l.cb.Execute(func() (Decision, error) {
+			pctx, cancel := context.WithTimeout(ctx, l.opts.RedisTimeout)
+			defer cancel()
+			return Decision{}, l.remote.rdb.Ping(pctx).Err()
+		})
+	}
+	if st := l.cb.State(); st != gobreaker.StateClosed {
+		return fmt.Errorf("redis breaker %s: limiting per instance", st)
+	}
+	return nil
+}
+
+// Policy returns the policy of a group.
+func (l *Limiter) Policy(group string) (Policy, bool) {
+	p, ok := l.opts.Policies[group]
+	return p, ok
+}
+
+// Allow decides one request of key in group under p: Redis first when
+// configured, the local log when Redis fails or its breaker is open.
+func (l *Limiter) Allow(ctx context.Context, key string, p Policy) Decision {
+	if l.remote != nil {
+		d, err := l.cb.Execute(func() (Decision, error) {
+			rctx, cancel := context.WithTimeout(ctx, l.opts.RedisTimeout)
+			defer cancel()
+			d, err := l.remote.Allow(rctx, key, p)
+			if err != nil && ctx.Err() != nil {
+				return d, errCallerGone
+			}
+			return d, err
+		})
+		if err == nil {
+			return d
+		}
+		l.fallback.Add(1)
+		if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) && !errors.Is(err, errCallerGone) {
+			l.log.DebugContext(ctx, "rate limit decided locally", "err", err)
+		}
+	}
+	return l.local.Allow(key, p)
+}
+
+// Middleware limits the routes Classify puts in a group. Mount it after
+// authentication (it keys by the caller) and after flags.Middleware (the
+// runtime flag needs its evaluation context).
+func (l *Limiter) Middleware() gin.HandlerFunc {
+	if l.opts.Disabled {
+		return func(c *gin.Context) { c.Next() }
+	}
+	return func(c *gin.Context) {
+		group, ok := Classify(c.Request.Method, c.FullPath())
+		if !ok {
+			c.Next()
+			return
+		}
+		p, ok := l.opts.Policies[group]
+		if !ok || (l.opts.Enabled != nil && !l.opts.Enabled(c.Request.Context())) {
+			c.Next()
+			return
+		}
+		var key string
+		if who, ok := auth.Caller(c); ok {
+			key = UserKey(who.UserID)
+		} else {
+			key = IPKey(c.ClientIP())
+		}
+		d := l.Allow(c.Request.Context(), key, p)
+		c.Header("RateLimit-Policy", PolicyHeader(p))
+		c.Header("RateLimit", StateHeader(p, d))
+		if !d.Allowed {
+			l.outcomes.WithLabelValues(group, "limited").Inc()
+			httpx.Error(c, ErrLimited.WithRetryAfter(max(d.Reset, time.Second)))
+			return
+		}
+		l.outcomes.WithLabelValues(group, "allowed").Inc()
+		c.Next()
+	}
+}

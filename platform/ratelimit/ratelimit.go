@@ -1,0 +1,140 @@
+// Package ratelimit limits requests per route group with an exact sliding
+// window (a sliding-window log): a request is admitted when fewer than
+// Limit requests of the same key were admitted in the last Window, so no
+// client gets more than Limit in ANY window of that length, however it
+// times its requests around a boundary.
+//
+// Keys are the authenticated user ("u:<id>") or else the client IP
+// ("ip:<addr>", IPv6 by /64 prefix) as Gin resolves it from the engine's
+// trusted proxies. The log lives in process (Local) or, when a Redis client
+// is given, in Redis (one atomic Lua script per decision) so the limit holds
+// across every instance together. Redis trouble (timeout, errors, an open
+// circuit breaker) falls back to the local log: requests are never failed
+// and never let through unlimited; the breaker's half-open probe brings
+// Redis back without an operator.
+//
+// Every response on a limited route carries the IETF RateLimit header
+// fields (draft-ietf-httpapi-ratelimit-headers):
+//
+//	RateLimit-Policy: "auth";q=10;w=60
+//	RateLimit: "auth";r=7;t=42
+//
+// r is the quota left in the current window and t the seconds until it
+// next grows (the oldest admitted request leaves the window). A refused
+// request is a 429 problem with Retry-After (seconds).
+package ratelimit
+
+import (
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Route groups. Each has its own Policy.
+const (
+	// GroupAuth: the credential endpoints (every POST under /v1/auth/:
+	// login, register, refresh and whatever joins them). Strict: it is
+	// where passwords are guessed.
+	GroupAuth = "auth"
+	// GroupCatalogue: public catalogue reads (GET /v1/products[/:id]).
+	GroupCatalogue = "catalogue"
+	// GroupDefault: every other /v1 route (writes, orders, users, admin).
+	GroupDefault = "default"
+)
+
+// Groups lists every group in a stable order.
+var Groups = []string{GroupAuth, GroupCatalogue, GroupDefault}
+
+// Policy is Limit requests per Window for one group.
+type Policy struct {
+	Name   string
+	Limit  int
+	Window time.Duration
+}
+
+// Decision is the outcome of one admission.
+type Decision struct {
+	Allowed bool
+	// Remaining is the quota left in the window after this request.
+	Remaining int
+	// Reset is how long until the quota next grows (the oldest admitted
+	// request leaves the window); 0 when nothing is counted.
+	Reset time.Duration
+}
+
+// Classify maps a request to its route group from the matched route
+// template (Gin's FullPath). ok=false: the route is never limited
+// (operational routes, the console, unmatched paths).
+func Classify(method, route string) (group string, ok bool) {
+	if !strings.HasPrefix(route, "/v1/") {
+		// /livez /readyz /metrics /openapi.* /docs /admin/ (console),
+		// OFREP, unmatched ("").
+		return "", false
+	}
+	switch {
+	case method == http.MethodPost && strings.HasPrefix(route, "/v1/auth/"):
+		return GroupAuth, true
+	case (method == http.MethodGet || method == http.MethodHead) &&
+		(route == "/v1/products" || strings.HasPrefix(route, "/v1/products/")):
+		return GroupCatalogue, true
+	}
+	return GroupDefault, true
+}
+
+// maxKeyLen bounds a key built from client input.
+const maxKeyLen = 80
+
+// UserKey is the key of an authenticated caller.
+func UserKey(userID string) string {
+	k := "u:" + sanitize(userID)
+	if len(k) > maxKeyLen {
+		k = k[:maxKeyLen]
+	}
+	return k
+}
+
+// IPKey is the key of an anonymous client. IPv4 (and IPv4-mapped IPv6)
+// addresses count alone; IPv6 addresses count by their /64, which one
+// client usually controls whole. Anything unparsable shares one key.
+func IPKey(ip string) string {
+	addr, err := netip.ParseAddr(strings.TrimSpace(ip))
+	if err != nil {
+		return "ip:unknown"
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is6() {
+		p, _ := addr.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + addr.String()
+}
+
+// sanitize keeps a key free of separators and control characters.
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r <= ' ' || r == ':' || r == '"' || r == ';' || r > '~' {
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// PolicyHeader is the RateLimit-Policy field value of p.
+func PolicyHeader(p Policy) string {
+	return `"` + p.Name + `";q=` + strconv.Itoa(p.Limit) + ";w=" + strconv.Itoa(seconds(p.Window))
+}
+
+// StateHeader is the RateLimit field value of d under p.
+func StateHeader(p Policy, d Decision) string {
+	return `"` + p.Name + `";r=` + strconv.Itoa(d.Remaining) + ";t=" + strconv.Itoa(seconds(d.Reset))
+}
+
+// seconds rounds up: a client waiting t seconds must find the quota back.
+func seconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
+}
