@@ -38,3 +38,16 @@ var (
 	ErrEmailTaken         = apperr.New(apperr.KindConflict, "users.email_taken", "an account with this email already exists")
 	ErrInvalidCredentials = apperr.New(apperr.KindUnauthorized, "users.invalid_credentials", "email or password is incorrect")
 )
+
+// EventUserErased is published (through the outbox, in the transaction of
+// the erasure) when a user exercised the right to erasure. Peers holding
+// personal links to the user detach them. Schema:
+// docs/events/users.user_erased.v1.schema.json.
+const EventUserErased = "users.user_erased.v1"
+
+// UserErasedV1 is the payload of users.user_erased.v1. It carries the ID
+// only: the personal data is already gone when it is published.
+type UserErasedV1 struct {
+	UserID   string    `json:"user_id"`
+	ErasedAt time.Time `json:"erased_at"`
+}

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -41,21 +40,22 @@ func Caller(c *gin.Context) (Principal, bool) {
 
 // Authenticate reads an optional Bearer token. No header: anonymous. A header
 // that is present but wrong is always a 401, even on public routes, so a
-// client learns its token is bad.
-func (t *Tokens) Authenticate() gin.HandlerFunc {
+// client learns its token is bad. Tokens that are not ours are offered to
+// the external verifiers (an OIDC issuer), if any.
+func (t *Tokens) Authenticate(external ...External) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		h := c.GetHeader("Authorization")
 		if h == "" {
 			c.Next()
 			return
 		}
-		scheme, token, ok := strings.Cut(h, " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		token, ok := ParseBearer(h)
+		if !ok {
 			c.Header("WWW-Authenticate", `Bearer realm="api"`)
 			httpx.Error(c, errUnauthorized)
 			return
 		}
-		p, err := t.Verify(strings.TrimSpace(token))
+		p, err := t.verifyAny(c.Request.Context(), token, external)
 		if err != nil {
 			c.Header("WWW-Authenticate", `Bearer realm="api", error="invalid_token"`)
 			httpx.Error(c, errUnauthorized)

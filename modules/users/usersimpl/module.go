@@ -5,6 +5,7 @@ package usersimpl
 import (
 	"example.com/productapi/platform/audit"
 	"log/slog"
+	"time"
 
 	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
@@ -25,7 +26,17 @@ type Deps struct {
 	BaseURL string
 	Log     *slog.Logger
 	Audit   *audit.Log // admin actions are recorded here
+	// RefreshTTL is the lifetime of a refresh token (auth.refresh_token_ttl).
+	RefreshTTL time.Duration
+	// MFA says whether the admin routes need a TOTP login (auth.require_mfa_for).
+	MFA *auth.MFAPolicy
+	// Privacy connects the right of access and erasure (events, the
+	// orders export, session revocation); see app.Privacy.
+	Privacy Privacy
 }
+
+// Privacy is app.Privacy: Events, OrdersOf.
+type Privacy = app.Privacy
 
 // Module is the wired users module.
 type Module struct {
@@ -37,7 +48,17 @@ var _ users.Service = (*Module)(nil)
 
 func New(d Deps) *Module {
 	svc := app.New(store.New(d.DB), d.Tokens, d.Audit, d.Log.With("module", "users"))
-	return &Module{Service: svc, handlers: httpapi.NewHandlers(svc, d.Cursors, d.BaseURL)}
+	// TOTP secrets are sealed under a key derived from the signing keys,
+	// so a key rotation that keeps the old key as previous still opens them.
+	box, err := auth.NewSecretBox("users.totp-secret.v1", d.Tokens.Keys()...)
+	if err != nil {
+		panic(err) // Keys always holds the signing key
+	}
+	svc.SetPrivacy(d.Privacy)
+	svc.ConfigureAuth(app.AuthOptions{RefreshTTL: d.RefreshTTL, MFABox: box})
+	h := httpapi.NewHandlers(svc, d.Cursors, d.BaseURL)
+	h.AdminMFA = d.MFA.For("admin.users")
+	return &Module{Service: svc, handlers: h}
 }
 
 // Routes mounts the module under /v1.

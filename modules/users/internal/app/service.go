@@ -22,6 +22,9 @@ type Service struct {
 	tokens *auth.Tokens
 	audit  *audit.Log
 	log    *slog.Logger
+	lc     lifecycle // refresh tokens and MFA (sessions.go, mfa.go)
+	// privacy holds what the privacy rights need (privacy.go).
+	privacy Privacy
 }
 
 func New(st *store.Store, tokens *auth.Tokens, trail *audit.Log, log *slog.Logger) *Service {
@@ -52,12 +55,15 @@ func (s *Service) create(ctx context.Context, email, password, name, role string
 	return row.ToUser(), nil
 }
 
-// Token is a login result.
+// Token is a login result: the tokens, or (password right, second factor
+// pending) an MFA challenge to complete at POST /v1/auth/mfa.
 type Token struct {
-	AccessToken  string  `json:"access_token"`
-	TokenType    string  `json:"token_type"`
-	ExpiresIn    int     `json:"expires_in"`
-	RefreshToken *string `json:"refresh_token"`
+	AccessToken  string `json:"access_token,omitempty"`
+	TokenType    string `json:"token_type,omitempty"`
+	ExpiresIn    int    `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	MFARequired  bool   `json:"mfa_required,omitempty"`
+	MFAToken     string `json:"mfa_token,omitempty"`
 }
 
 // Login checks credentials. An unknown email burns the same Argon2 time as a
@@ -75,11 +81,7 @@ func (s *Service) Login(ctx context.Context, email, password string) (Token, err
 	if err != nil || !ok {
 		return Token{}, users.ErrInvalidCredentials
 	}
-	tok, err := s.tokens.Issue(row.ID, row.Role)
-	if err != nil {
-		return Token{}, apperr.Internal(err)
-	}
-	return Token{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.tokens.TTL().Seconds())}, nil
+	return s.passwordVerified(ctx, row)
 }
 
 // Get implements users.Service.

@@ -23,6 +23,8 @@ type Handlers struct {
 	svc     *app.Service
 	cursors *query.Codec
 	baseURL string
+	// AdminMFA guards the admin routes (auth.MFAPolicy.For("admin.users")).
+	AdminMFA gin.HandlerFunc
 }
 
 func NewHandlers(svc *app.Service, cursors *query.Codec, baseURL string) *Handlers {

@@ -24,6 +24,12 @@ type Row struct {
 	Version      int64
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// ErasedAt is set once the user exercised the right to erasure; such a
+	// row is anonymised and every read below treats it as gone.
+	ErasedAt *time.Time
+	// ExternalSubject links an account provisioned for an external OIDC
+	// principal ("<issuer>|<sub>"); nil for local accounts.
+	ExternalSubject *string
 }
 
 func (Row) TableName() string { return "users" }
@@ -60,7 +66,7 @@ func (s *Store) Create(ctx context.Context, r *Row) error {
 
 func (s *Store) get(ctx context.Context, where string, arg any) (Row, error) {
 	var r Row
-	err := db.Conn(ctx, s.db).Where(where, arg).Take(&r).Error
+	err := db.Conn(ctx, s.db).Where(where, arg).Where("erased_at IS NULL").Take(&r).Error
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return r, users.ErrNotFound
 	}
@@ -77,7 +83,7 @@ func (s *Store) ByEmail(ctx context.Context, email string) (Row, error) {
 // expectVersion (0 = any), bumping the version. A map, not a struct, so zero
 // values are written too.
 func (s *Store) Update(ctx context.Context, id string, expectVersion int64, changes map[string]any) (Row, error) {
-	matched, err := db.UpdateVersioned(db.Conn(ctx, s.db).Model(&Row{}), id, expectVersion, changes)
+	matched, err := db.UpdateVersioned(db.Conn(ctx, s.db).Model(&Row{}).Where("erased_at IS NULL"), id, expectVersion, changes)
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return Row{}, users.ErrEmailTaken
 	}
@@ -96,13 +102,13 @@ func (s *Store) Update(ctx context.Context, id string, expectVersion int64, chan
 // AdminExists reports whether any admin account exists.
 func (s *Store) AdminExists(ctx context.Context) (bool, error) {
 	var n int64
-	err := db.Conn(ctx, s.db).Model(&Row{}).Where("role = ?", users.RoleAdmin).Limit(1).Count(&n).Error
+	err := db.Conn(ctx, s.db).Model(&Row{}).Where("role = ? AND erased_at IS NULL", users.RoleAdmin).Limit(1).Count(&n).Error
 	return n > 0, err
 }
 
 // List returns one keyset page, selecting only the needed columns.
 func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]Row, bool, error) {
-	q := db.Conn(ctx, s.db).Model(&Row{}).Select(p.Columns(Columns, "id", "version"))
+	q := db.Conn(ctx, s.db).Model(&Row{}).Select(p.Columns(Columns, "id", "version")).Where("erased_at IS NULL")
 	if v, ok := p.String("role"); ok {
 		q = q.Where("role = ?", v)
 	}
@@ -115,4 +121,36 @@ func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]R
 	}
 	page, more := query.NextPage(rows, p.Limit)
 	return page, more, nil
+}
+
+// ErasedEmail is the tombstone an erased account's email becomes: unique
+// per row (the unique index holds) and in the reserved .invalid TLD, so the
+// address itself is free to register again.
+func ErasedEmail(id string) string { return "erased+" + id + "@invalid" }
+
+// erasedPasswordHash matches no password (it is not a valid encoded hash).
+const erasedPasswordHash = "!erased"
+
+// Erase anonymises a user in place: the row and its id stay (references
+// elsewhere remain valid), the personal data goes. False when there is no
+// such user or it was erased before.
+func (s *Store) Erase(ctx context.Context, id string, at time.Time) (bool, error) {
+	res := db.Conn(ctx, s.db).Model(&Row{}).Where("id = ? AND erased_at IS NULL", id).Updates(map[string]any{
+		"email": ErasedEmail(id), "name": "", "password_hash": erasedPasswordHash, "external_subject": nil,
+		"erased_at": at, "updated_at": at, "version": gorm.Expr("version + 1"),
+	})
+	return res.RowsAffected == 1, res.Error
+}
+
+// Erased reports whether the user with this id was erased.
+func (s *Store) Erased(ctx context.Context, id string) (bool, error) {
+	var n int64
+	err := db.Conn(ctx, s.db).Model(&Row{}).Where("id = ? AND erased_at IS NOT NULL", id).Count(&n).Error
+	return n > 0, err
+}
+
+// ByExternalSubject returns the (not erased) account linked to an external
+// principal.
+func (s *Store) ByExternalSubject(ctx context.Context, subject string) (Row, error) {
+	return s.get(ctx, "external_subject = ?", subject)
 }
