@@ -5,7 +5,9 @@ package ordersimpl
 import (
 	"context"
 	"errors"
+	"example.com/productapi/platform/audit"
 	"log/slog"
+	"net/http"
 	"sync"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"example.com/productapi/modules/orders/internal/salesview"
 	"example.com/productapi/modules/orders/internal/store"
 	"example.com/productapi/modules/products"
+	"example.com/productapi/modules/users"
 	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/query"
 )
@@ -49,6 +52,11 @@ type Deps struct {
 	BaseURL string
 	// CheckoutEnabled is the orders.checkout_enabled switch (nil: always on).
 	CheckoutEnabled func(ctx context.Context) bool
+	// PaymentTransport decorates the payment provider client's transport
+	// (nil: none); main wires the tracing transport here.
+	PaymentTransport func(http.RoundTripper) http.RoundTripper
+	// Audit records admins' order transitions (nil: not recorded).
+	Audit *audit.Log
 }
 
 // Timing tunes the payment driver, the provider client and the janitor.
@@ -103,6 +111,8 @@ var _ orders.Service = (*Module)(nil)
 // Consumer names on the bus.
 const (
 	ConsumerPayments = "orders-payments"
+	// ConsumerPrivacy detaches an erased user's orders (users.user_erased.v1).
+	ConsumerPrivacy = "orders-privacy"
 )
 
 // New builds the module and subscribes its event consumers (call it before
@@ -127,10 +137,11 @@ func New(d Deps) (*Module, error) {
 		m.provider = payments.NewHTTP(d.PaymentProviderURL, payments.Options{
 			Timeout: d.Timing.CallTimeout, BreakerCooldown: d.Timing.BreakerCooldown,
 			OnStateChange: func(to gobreaker.State) { mx.breaker.Set(float64(to)) },
+			WrapTransport: d.PaymentTransport,
 		})
 	}
 	m.store = store.New(d.DB, d.Postgres)
-	m.Service = app.New(m.store, d.Products, d.Events, log, mx.placed)
+	m.Service = app.New(m.store, d.Products, d.Events, log, mx.placed, d.Audit)
 	pt := d.Timing.payment()
 	if d.ReconcileEvery > 0 {
 		pt.ReconcileEvery = d.ReconcileEvery
@@ -147,6 +158,8 @@ func New(d Deps) (*Module, error) {
 	// The read model only writes its own table: transactional, so each
 	// event counts exactly once.
 	d.Events.SubscribeWith(salesview.Consumer, salesview.Types, events.SubscribeOptions{Transactional: true}, m.sales.Handle)
+	// The right to erasure: local writes only, so transactional.
+	d.Events.SubscribeWith(ConsumerPrivacy, []string{users.EventUserErased}, events.SubscribeOptions{Transactional: true}, m.Service.HandleUserErased)
 	return m, nil
 }
 

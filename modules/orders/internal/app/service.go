@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"example.com/productapi/platform/audit"
 	"log/slog"
 	"slices"
 	"time"
@@ -41,12 +42,13 @@ type Service struct {
 	bus      Publisher
 	log      *slog.Logger
 	placed   prometheus.Counter
+	trail    *audit.Log // admins' transitions (ship, cancel) are recorded here
 }
 
 var _ orders.Service = (*Service)(nil)
 
-func New(st *store.Store, p products.Service, bus Publisher, log *slog.Logger, placed prometheus.Counter) *Service {
-	return &Service{store: st, products: p, bus: bus, log: log, placed: placed}
+func New(st *store.Store, p products.Service, bus Publisher, log *slog.Logger, placed prometheus.Counter, trail *audit.Log) *Service {
+	return &Service{store: st, products: p, bus: bus, log: log, placed: placed, trail: trail}
 }
 
 // Placed is the answer to a checkout: the response to send, which is the
@@ -65,6 +67,9 @@ type Placed struct {
 // response: retrying with the same key runs it again).
 func (s *Service) Place(ctx context.Context, userID, key string, lines []domain.Line) (Placed, error) {
 	if err := domain.CheckLines(lines); err != nil {
+		return Placed{}, err
+	}
+	if err := s.refuseErased(ctx, userID); err != nil {
 		return Placed{}, err
 	}
 	hash := domain.RequestHash(lines)
@@ -284,6 +289,12 @@ func (s *Service) Transition(ctx context.Context, c Caller, id string, a domain.
 			r.Status, r.Version, r.UpdatedAt = to, r.Version+1, now
 			if err := s.appendTransition(ctx, r, from, c, detail); err != nil {
 				return err
+			}
+			if c.Admin && s.trail != nil { // an admin's action on an order, in its unit of work
+				if err := s.trail.Record(ctx, audit.Entry{Action: "orders." + string(a), TargetType: "order", TargetID: id,
+					Before: map[string]any{"status": from}, After: map[string]any{"status": to}}); err != nil {
+					return err
+				}
 			}
 			out = r
 			return nil

@@ -72,6 +72,9 @@ type Options struct {
 	OnStateChange func(to gobreaker.State)
 	// Client is the HTTP client (default: a dedicated one).
 	Client *http.Client
+	// WrapTransport decorates the default client's transport (tracing:
+	// the charge request carries the caller's traceparent).
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // HTTP is the provider client.
@@ -94,9 +97,13 @@ func NewHTTP(base string, o Options) *HTTP {
 		o.BreakerCooldown = 30 * time.Second
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Transport: &http.Transport{
+		var rt http.RoundTripper = &http.Transport{
 			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 32, IdleConnTimeout: 90 * time.Second,
-		}}
+		}
+		if o.WrapTransport != nil {
+			rt = o.WrapTransport(rt)
+		}
+		o.Client = &http.Client{Transport: rt}
 	}
 	h := &HTTP{base: strings.TrimRight(base, "/"), opts: o}
 	h.timeout.Store(int64(o.Timeout))
