@@ -21,7 +21,6 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
-	"gorm.io/plugin/dbresolver"
 
 	// modernc registers the cgo-free "sqlite" database/sql driver; GORM's
 	// sqlite dialector is pointed at it by DriverName (see field notes).
@@ -46,6 +45,8 @@ type DB struct {
 	// MigrateURL is what golang-migrate opens (it uses its own connection so
 	// closing the migrator never closes the service's pool).
 	MigrateURL string
+	// Replicas is nil unless database.replica_urls names some (Postgres).
+	Replicas *ReplicaSet
 }
 
 // Open connects and pings with a deadline so a wrong URL fails start-up fast.
@@ -62,9 +63,15 @@ func Open(ctx context.Context, cfg config.Database, log *slog.Logger) (*DB, erro
 	)
 	if cfg.URL != "" {
 		d.Dialect = Postgres
-		_, rest, _ := strings.Cut(cfg.URL, "://")
+		// Migrations connect to migrate_url when set (PgBouncer in
+		// transaction mode cannot hold their session advisory lock).
+		migrateFrom := cfg.URL
+		if cfg.MigrateURL != "" {
+			migrateFrom = cfg.MigrateURL
+		}
+		_, rest, _ := strings.Cut(migrateFrom, "://")
 		d.MigrateURL = "pgx5://" + rest
-		if mu, err := url.Parse(withTimeouts(cfg.URL, config.Database{ConnectTimeout: cfg.ConnectTimeout})); err == nil {
+		if mu, err := url.Parse(withTimeouts(migrateFrom, config.Database{ConnectTimeout: cfg.ConnectTimeout})); err == nil {
 			// golang-migrate dials without a context: only the URL's
 			// connect_timeout stops it hanging on an unreachable server.
 			mu.Scheme = "pgx5"
@@ -85,16 +92,6 @@ func Open(ctx context.Context, cfg config.Database, log *slog.Logger) (*DB, erro
 	}
 	if err != nil {
 		return nil, &config.Error{Setting: "DATABASE_URL", Problem: "cannot open database: " + safeErr(err)}
-	}
-	if d.Dialect == Postgres && len(cfg.ReplicaURLs) > 0 {
-		var replicas []gorm.Dialector
-		for _, u := range cfg.ReplicaURLs {
-			replicas = append(replicas, postgres.New(postgres.Config{DSN: withTimeouts(u, cfg)}))
-		}
-		if err := d.Gorm.Use(dbresolver.Register(dbresolver.Config{Replicas: replicas, Policy: dbresolver.RandomPolicy{}}).
-			SetMaxOpenConns(cfg.MaxOpenConns).SetMaxIdleConns(cfg.MaxIdleConns).SetConnMaxLifetime(cfg.ConnMaxLifetime)); err != nil {
-			return nil, &config.Error{Setting: "DATABASE_REPLICA_URLS", Problem: safeErr(err)}
-		}
 	}
 	d.SQL, err = d.Gorm.DB()
 	if err != nil {
@@ -119,11 +116,22 @@ func Open(ctx context.Context, cfg config.Database, log *slog.Logger) (*DB, erro
 		}
 		return nil, &config.Error{Setting: setting, Problem: "cannot connect: " + safeErr(err)}
 	}
+	if d.Dialect == Postgres && len(cfg.ReplicaURLs) > 0 {
+		if err := d.openReplicas(ctx, cfg, log); err != nil {
+			_ = d.SQL.Close()
+			return nil, err
+		}
+	}
 	return &d, nil
 }
 
-// Close releases the pool.
-func (d *DB) Close() error { return d.SQL.Close() }
+// Close releases the pool (and the replicas' pools).
+func (d *DB) Close() error {
+	if d.Replicas != nil {
+		_ = d.Replicas.Close()
+	}
+	return d.SQL.Close()
+}
 
 // Ping reports whether the store answers within the context's deadline.
 func (d *DB) Ping(ctx context.Context) error { return d.SQL.PingContext(ctx) }
@@ -155,7 +163,15 @@ func withTimeouts(raw string, cfg config.Database) string {
 	if q.Get("connect_timeout") == "" && cfg.ConnectTimeout > 0 {
 		q.Set("connect_timeout", strconv.Itoa(max(1, int(cfg.ConnectTimeout.Seconds()))))
 	}
-	if q.Get("statement_timeout") == "" && cfg.QueryTimeout > 0 {
+	if cfg.PgBouncer {
+		// Transaction pooling hands each transaction another server
+		// connection: no named prepared statements (PgBouncer 1.18 cannot
+		// track them), and no statement_timeout startup parameter (it
+		// rejects those; set the timeout with ALTER ROLE/DATABASE).
+		if q.Get("default_query_exec_mode") == "" {
+			q.Set("default_query_exec_mode", "simple_protocol")
+		}
+	} else if q.Get("statement_timeout") == "" && cfg.QueryTimeout > 0 {
 		q.Set("statement_timeout", strconv.FormatInt(cfg.QueryTimeout.Milliseconds(), 10))
 	}
 	u.RawQuery = q.Encode()

@@ -112,6 +112,26 @@ func TestUpDownRoundTrip(t *testing.T) {
 					t.Fatalf("after up: %+v", s)
 				}
 			}
+			if err := m.Ready(context.Background(), db); err != nil {
+				t.Fatalf("ready after up: %v", err)
+			}
+			// A schema ahead of the binary (a newer release expanded it) is
+			// ready; a dirty one is not.
+			if _, err := db.Exec("UPDATE schema_migrations_users SET version = version + 1"); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Ready(context.Background(), db); err != nil {
+				t.Fatalf("ready with the schema ahead: %v", err)
+			}
+			if _, err := db.Exec("UPDATE schema_migrations_users SET version = version - 1, dirty = true"); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Ready(context.Background(), db); err == nil {
+				t.Fatal("a dirty schema is ready")
+			}
+			if _, err := db.Exec("UPDATE schema_migrations_users SET dirty = false"); err != nil {
+				t.Fatal(err)
+			}
 			if err := m.Up(); err != nil { // idempotent
 				t.Fatalf("second up: %v", err)
 			}
@@ -126,6 +146,9 @@ func TestUpDownRoundTrip(t *testing.T) {
 				if s.Version != 0 || s.Current() {
 					t.Fatalf("after down: %+v", s)
 				}
+			}
+			if err := m.Ready(context.Background(), db); err == nil {
+				t.Fatal("ready after down")
 			}
 		})
 	}
