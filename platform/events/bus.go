@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"example.com/productapi/platform/audit"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -13,6 +14,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"gorm.io/gorm"
 
 	"example.com/productapi/platform/db"
@@ -27,6 +31,7 @@ type Config struct {
 	NATSURL     string                // empty: in-process delivery
 	Log         *slog.Logger          // nil: slog.Default()
 	Registry    prometheus.Registerer // may be nil
+	Audit       *audit.Log            // dead-letter replays are recorded here (nil: not recorded)
 	MaxAttempts int                   // default 8: after this many failed deliveries an event is dead-lettered for that consumer
 	// BaseBackoff, MaxBackoff bound the retry delay: exponential with full
 	// jitter (defaults 200ms, 30s).
@@ -46,6 +51,12 @@ type Config struct {
 	HandlerTimeout time.Duration
 	// Workers is how many in-process deliveries run at once (default 4).
 	Workers int
+	// TracerProvider makes the consumer spans (nil: none recorded; the
+	// trace context still flows from Append to the handler).
+	TracerProvider trace.TracerProvider
+	// Propagator writes and reads Event.Headers (nil: W3C TraceContext +
+	// Baggage).
+	Propagator propagation.TextMapPropagator
 }
 
 func (c *Config) defaults() {
@@ -75,6 +86,12 @@ func (c *Config) defaults() {
 	}
 	if c.Workers <= 0 {
 		c.Workers = 4
+	}
+	if c.TracerProvider == nil {
+		c.TracerProvider = noop.NewTracerProvider()
+	}
+	if c.Propagator == nil {
+		c.Propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
 	}
 }
 
@@ -110,6 +127,7 @@ type Bus struct {
 	stopped      chan struct{} // closed when Close begins
 	wg           sync.WaitGroup
 	nats         *natsTransport // nil: in-process
+	tracer       trace.Tracer
 }
 
 // New validates cfg and prepares a Bus; nothing runs until Start.
@@ -142,6 +160,7 @@ func New(cfg Config) (*Bus, error) {
 		relayWake:    make(chan struct{}, 1),
 		dispatchWake: make(chan struct{}, 1),
 		stopped:      make(chan struct{}),
+		tracer:       cfg.TracerProvider.Tracer("example.com/productapi/platform/events"),
 	}
 	if cfg.NATSURL == "" {
 		b.m.up.WithLabelValues("inprocess").Set(1)
@@ -165,6 +184,7 @@ func (b *Bus) Append(ctx context.Context, typ, key string, payload any) (Event, 
 	}
 	ev := Event{ID: ids.New(), Type: typ, Key: key, OccurredAt: now(), Payload: raw}
 	row := outboxRow{ID: ev.ID, Type: typ, Key: key, OccurredAt: ev.OccurredAt, Payload: string(raw)}
+	ev.Headers, row.Headers = b.traceHeaders(ctx)
 	if err := db.Conn(ctx, b.cfg.DB).Create(&row).Error; err != nil {
 		return Event{}, fmt.Errorf("events: append %s: %w", typ, err)
 	}

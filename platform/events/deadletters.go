@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"example.com/productapi/platform/audit"
 	"net/http"
 	"time"
 
@@ -142,6 +143,12 @@ func (b *Bus) Replay(ctx context.Context, id string) (dl DeadLetter, handled boo
 		if res.RowsAffected != 1 {
 			return ErrAlreadyReplayed // a concurrent replay won
 		}
+		if b.cfg.Audit != nil { // an operator's action, in its unit of work
+			if err := b.cfg.Audit.Record(ctx, audit.Entry{Action: "events.replay", TargetType: "dead_letter", TargetID: id,
+				Before: map[string]any{"consumer": row.Consumer, "replayed": false}, After: map[string]any{"consumer": row.Consumer, "replayed": true}}); err != nil {
+				return err
+			}
+		}
 		row.ReplayedAt = &t
 		var seq int64
 		if err := tx.Model(&outboxRow{}).Where("id = ?", row.EventID).Pluck("seq", &seq).Error; err != nil {
@@ -171,7 +178,7 @@ func (b *Bus) Replay(ctx context.Context, id string) (dl DeadLetter, handled boo
 			Type: row.EventType, OKey: row.EventKey, OccurredAt: t, Payload: row.Payload}
 		var o outboxRow
 		if err := b.cfg.DB.WithContext(ctx).Where("id = ?", row.EventID).Take(&o).Error; err == nil {
-			c.OccurredAt = o.OccurredAt
+			c.OccurredAt, c.Headers = o.OccurredAt, o.Headers
 		}
 		handled = b.deliver(ctx, c) == outcomeOK
 	}

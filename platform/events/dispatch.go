@@ -70,7 +70,9 @@ var errLeaseLost = errors.New("events: delivery lease lost")
 // runHandler runs the subscription's handler for ev with the inbox check,
 // and finish (which removes the pending work) in the same transaction as
 // the inbox row. It returns nil when the event is handled (now or before).
-func (b *Bus) runHandler(ctx context.Context, sub *subscription, ev Event, finish func(ctx context.Context) error) error {
+func (b *Bus) runHandler(ctx context.Context, sub *subscription, ev Event, transport string, finish func(ctx context.Context) error) (err error) {
+	ctx, span := b.consumerSpan(ctx, sub.consumer, ev, transport)
+	defer func() { endSpan(span, err) }()
 	// Handlers get their own deadline, detached from the bus's stop signal so
 	// that Close lets an in-flight handler finish instead of failing it.
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.cfg.HandlerTimeout)
@@ -135,7 +137,7 @@ func (b *Bus) deliver(ctx context.Context, c claimed) outcome {
 		return outcomeLost
 	}
 	ev := c.event()
-	err := b.runHandler(ctx, sub, ev, func(tctx context.Context) error {
+	err := b.runHandler(ctx, sub, ev, "outbox", func(tctx context.Context) error {
 		ok, err := releaseDelivery(db.Conn(tctx, b.cfg.DB), c.Consumer, c.EventID, c.Lease)
 		if err == nil && !ok {
 			err = errLeaseLost

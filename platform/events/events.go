@@ -62,6 +62,10 @@ type Event struct {
 	Key        string          `json:"key"`         // aggregate ID (order ID, product ID); ordering hint
 	OccurredAt time.Time       `json:"occurred_at"` // UTC
 	Payload    json.RawMessage `json:"payload"`     // documented per type in docs/events.md
+	// Headers carry the W3C trace context of the unit of work that appended
+	// the event ("traceparent", "tracestate", "baggage"); empty when it was
+	// not traced. Handlers run in a consumer span continuing that trace.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // typePattern is the event type naming rule: <module>.<event>.v<N>.

@@ -168,7 +168,16 @@ func (t *natsTransport) publishPending(ctx context.Context) (int, error) {
 			break
 		}
 		pctx, cancel := context.WithTimeout(ctx, natsOpTimeout)
-		_, err = t.js.Publish(pctx, b.subject(ev.Type), payload, jetstream.WithMsgID(ev.ID))
+		msg := &nats.Msg{Subject: b.subject(ev.Type), Data: payload}
+		if len(ev.Headers) > 0 {
+			// The trace context as NATS headers too, where NATS tooling
+			// and non-Go consumers look for it.
+			msg.Header = nats.Header{}
+			for k, v := range ev.Headers {
+				msg.Header.Set(k, v)
+			}
+		}
+		_, err = t.js.PublishMsg(pctx, msg, jetstream.WithMsgID(ev.ID))
 		cancel()
 		if err != nil {
 			pubErr = fmt.Errorf("publish %s: %w", ev.Type, err)
@@ -283,12 +292,21 @@ func (t *natsTransport) handle(ctx context.Context, sub *subscription, msg jetst
 		_ = msg.Term()
 		return
 	}
+	// The NATS headers win over the envelope's copy.
+	for _, k := range b.cfg.Propagator.Fields() {
+		if v := msg.Headers().Get(k); v != "" {
+			if ev.Headers == nil {
+				ev.Headers = map[string]string{}
+			}
+			ev.Headers[k] = v
+		}
+	}
 	meta, err := msg.Metadata()
 	if err != nil {
 		_ = msg.Nak()
 		return
 	}
-	err = b.runHandler(ctx, sub, ev, func(context.Context) error { return nil })
+	err = b.runHandler(ctx, sub, ev, "nats", func(context.Context) error { return nil })
 	if err == nil {
 		b.m.deliveries.WithLabelValues(sub.consumer, "ok").Inc()
 		// A lost ack means one more delivery, which the inbox absorbs.

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"example.com/productapi/platform/testkit/natstest"
 	"example.com/productapi/platform/testkit/netproxy"
 
 	"context"
@@ -17,18 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// natsURL returns TEST_NATS_URL, skipping without it unless REQUIRE_NATS=1.
-func natsURL(t *testing.T) string {
-	t.Helper()
-	u := os.Getenv("TEST_NATS_URL")
-	if u == "" {
-		if os.Getenv("REQUIRE_NATS") == "1" {
-			t.Fatal("REQUIRE_NATS=1 but TEST_NATS_URL is not set")
-		}
-		t.Skip("TEST_NATS_URL not set")
-	}
-	return u
-}
+// natsURL is the real JetStream of the tests (platform/testkit/natstest).
+func natsURL(t *testing.T) string { return natstest.URL(t) }
 
 // newProxy puts a stoppable TCP proxy in front of NATS.
 func newProxy(t *testing.T, target string) *natsProxy {

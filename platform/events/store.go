@@ -20,13 +20,15 @@ type outboxRow struct {
 	Key         string    `gorm:"column:key"`
 	OccurredAt  time.Time `gorm:"column:occurred_at"`
 	Payload     string    `gorm:"column:payload"`
+	Headers     string    `gorm:"column:headers"` // JSON object of trace context headers, or ''
 	PublishedAt *time.Time
 }
 
 func (outboxRow) TableName() string { return "event_outbox" }
 
 func (r outboxRow) event() Event {
-	return Event{ID: r.ID, Type: r.Type, Key: r.Key, OccurredAt: r.OccurredAt.UTC(), Payload: json.RawMessage(r.Payload)}
+	return Event{ID: r.ID, Type: r.Type, Key: r.Key, OccurredAt: r.OccurredAt.UTC(), Payload: json.RawMessage(r.Payload),
+		Headers: decodeHeaders(r.Headers)}
 }
 
 type deliveryRow struct {
@@ -81,16 +83,18 @@ type claimed struct {
 	OKey        string `gorm:"column:okey"`
 	OccurredAt  time.Time
 	Payload     string
+	Headers     string
 }
 
 func (c claimed) event() Event {
-	return Event{ID: c.EventID, Type: c.Type, Key: c.OKey, OccurredAt: c.OccurredAt.UTC(), Payload: json.RawMessage(c.Payload)}
+	return Event{ID: c.EventID, Type: c.Type, Key: c.OKey, OccurredAt: c.OccurredAt.UTC(), Payload: json.RawMessage(c.Payload),
+		Headers: decodeHeaders(c.Headers)}
 }
 
 // dueSQL selects deliveries that may run now: due, not leased, and the
 // oldest pending one of their (consumer, key), which is what keeps a key's
 // events in order. A leased or backing-off head blocks its key.
-const dueSQL = `SELECT d.consumer, d.event_id, d.seq, d.event_key, d.attempts, d.lease, d.locked_until, o.type, o.key AS okey, o.occurred_at, o.payload
+const dueSQL = `SELECT d.consumer, d.event_id, d.seq, d.event_key, d.attempts, d.lease, d.locked_until, o.type, o.key AS okey, o.occurred_at, o.payload, o.headers
 FROM event_deliveries d JOIN event_outbox o ON o.id = d.event_id
 WHERE d.consumer IN ? AND d.next_attempt_at <= ? AND (d.locked_until IS NULL OR d.locked_until <= ?)
   AND NOT EXISTS (SELECT 1 FROM event_deliveries e
