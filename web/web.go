@@ -1,5 +1,6 @@
 // Package web holds the static files the service serves: the OpenAPI
-// document (the API's source of truth) and the API reference page.
+// document (the API's source of truth), the API reference page and the
+// operator console (admin/, served at /admin/).
 package web
 
 import (
@@ -13,7 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-//go:embed openapi.yaml docs.html
+//go:embed openapi.yaml docs.html admin
 var files embed.FS
 
 func mustRead(name string) []byte {

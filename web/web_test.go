@@ -25,6 +25,8 @@ func wantRoutes() map[string]string {
 		"POST /v1/auth/login":      "login",
 		"GET /v1/users/me":         "getCurrentUser",
 		"PATCH /v1/users/me":       "updateCurrentUser",
+		"DELETE /v1/users/me":      "eraseCurrentUser",
+		"GET /v1/users/me/export":  "exportCurrentUser",
 		"GET /v1/users":            "listUsers",
 		"GET /v1/users/{id}":       "getUser",
 		"PATCH /v1/users/{id}":     "updateUserRole",
@@ -51,8 +53,17 @@ func wantRoutes() map[string]string {
 		"GET /v1/admin/dead-letters/{id}":         "getDeadLetter",
 		"POST /v1/admin/dead-letters/{id}/replay": "replayDeadLetter",
 
+		"GET /v1/admin/stats": "getAdminStats",
+
 		"POST /ofrep/v1/evaluate/flags/{key}": "ofrepEvaluateFlag",
 		"POST /ofrep/v1/evaluate/flags":       "ofrepEvaluateFlags",
+
+		"POST /v1/auth/mfa":             "loginMFA",
+		"POST /v1/auth/refresh":         "refreshTokens",
+		"POST /v1/auth/logout":          "logout",
+		"POST /v1/users/me/mfa":         "enrolMFA",
+		"DELETE /v1/users/me/mfa":       "disableMFA",
+		"POST /v1/users/me/mfa/confirm": "confirmMFA",
 	}
 }
 
