@@ -67,6 +67,9 @@ type Cache struct {
 	// to its callers but not stored. Global rather than per key: cheap, and
 	// a skipped fill only costs one more load.
 	epoch atomic.Uint64
+	// invalidatedAt (unix nanos) is stored before every epoch move; see
+	// Config.LoadContext.
+	invalidatedAt atomic.Int64
 	// ackSeq numbers this instance's invalidation acknowledgement lists.
 	ackSeq atomic.Uint64
 
@@ -182,6 +185,9 @@ func (c *Cache) fill(caller context.Context, key string, load Loader) (Result, e
 		return r, nil
 	}
 	epoch := c.epoch.Load()
+	if c.cfg.LoadContext != nil {
+		ctx = c.cfg.LoadContext(ctx, c.InvalidatedAt()) // read after the epoch: see invalidatedAt
+	}
 	value, found, err := safeLoad(ctx, load)
 	if err != nil {
 		c.st.loadErrors.Add(1)
@@ -220,6 +226,16 @@ func safeLoad(ctx context.Context, load Loader) (value []byte, found bool, err e
 		}
 	}()
 	return load(ctx)
+}
+
+// InvalidatedAt is when this instance last dropped a key, purged, or saw a
+// namespace version change (zero if never).
+func (c *Cache) InvalidatedAt() time.Time {
+	n := max(c.invalidatedAt.Load(), c.vers.changed.Load())
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // Get returns key from L1 or L2 without loading. ok reports whether the
@@ -263,6 +279,7 @@ func (c *Cache) getL2(ctx context.Context, key string) (r Result, ok bool, err e
 // copy. The cache keeps value: do not modify it afterwards. Like every
 // write it outlives ctx's cancellation.
 func (c *Cache) Set(ctx context.Context, key string, value []byte) {
+	c.invalidatedAt.Store(time.Now().UnixNano())
 	c.epoch.Add(1) // a load already under way must not overwrite this newer value
 	loadedAt := time.Now().UnixNano()
 	c.setL1(key, value, true, loadedAt)

@@ -31,6 +31,12 @@ type Config struct {
 	// nil means always on. Invalidations still reach Redis while it is
 	// off, so switching it back on cannot resurrect deleted entries.
 	L2Enabled func(ctx context.Context) bool
+	// LoadContext, when set, prepares the context of every load, given the
+	// last time this instance saw an invalidation (of any key or version).
+	// With read replicas it demands a replica that has replayed the WAL the
+	// primary had then (db.FreshSince): a fill right after a write must not
+	// read the old row from a lagging replica and cache it again.
+	LoadContext func(ctx context.Context, invalidatedAt time.Time) context.Context
 }
 
 func (cfg Config) withDefaults() (Config, error) {

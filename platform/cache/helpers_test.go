@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -15,41 +14,22 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+
+	"example.com/productapi/platform/testkit/redistest"
 )
 
-// redisURL is the real Redis the tests use. Tests that need it skip when
-// TEST_REDIS_URL is unset and nothing answers at the default address, and
-// fail when it is set and unreachable.
-func redisURL() (string, bool) {
-	if u := os.Getenv("TEST_REDIS_URL"); u != "" {
-		return u, true
-	}
-	return "redis://127.0.0.1:6379/15", false
-}
-
+// newRedis is the real Redis of the tests (platform/testkit/redistest),
+// with socket timeouts in the URL that win over NewRedisClient's tight
+// defaults: a noisy test machine needs the slack (see newCache).
 func newRedis(tb testing.TB) *redis.Client {
 	tb.Helper()
-	url, explicit := redisURL()
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	// Socket timeouts set in the URL win over NewRedisClient's tight
-	// defaults; a noisy test machine needs the slack (see newCache).
-	rdb, err := NewRedisClient(url + sep + "read_timeout=1s&write_timeout=1s&pool_timeout=1s")
-	if err != nil {
-		tb.Fatalf("redis client: %v", err)
-	}
-	tb.Cleanup(func() { _ = rdb.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		if explicit {
-			tb.Fatalf("TEST_REDIS_URL=%s unreachable: %v", url, err)
+	return redistest.Client(tb, func(url string) (*redis.Client, error) {
+		sep := "?"
+		if strings.Contains(url, "?") {
+			sep = "&"
 		}
-		tb.Skipf("no Redis at %s (set TEST_REDIS_URL): %v", url, err)
-	}
-	return rdb
+		return NewRedisClient(url + sep + "read_timeout=1s&write_timeout=1s&pool_timeout=1s")
+	})
 }
 
 // testNamespace is unique per test and run, so parallel runs against one

@@ -118,6 +118,7 @@ func (c *Cache) Invalidate(ctx context.Context, keys ...string) error {
 // dropLocal removes keys from L1 and moves the epoch, so a load that started
 // before this point (and may have read the old value) does not fill L1.
 func (c *Cache) dropLocal(keys ...string) {
+	c.invalidatedAt.Store(time.Now().UnixNano())
 	c.epoch.Add(1)
 	for _, k := range keys {
 		c.l1.delete(k)
@@ -126,6 +127,7 @@ func (c *Cache) dropLocal(keys ...string) {
 
 // dropAllLocal forgets everything this instance could have missed.
 func (c *Cache) dropAllLocal() {
+	c.invalidatedAt.Store(time.Now().UnixNano())
 	c.epoch.Add(1)
 	c.l1.purge()
 	c.vers.expireAll()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -78,6 +79,9 @@ func (c *Cache) pushVersion(ctx context.Context, name string, by int64, replay b
 type versions struct {
 	mu sync.RWMutex
 	m  map[string]*version
+	// changed (unix nanos) moves whenever an entry may have changed, before
+	// the new value is visible (Cache.InvalidatedAt).
+	changed atomic.Int64
 }
 
 type version struct {
@@ -102,6 +106,7 @@ func (vs *versions) get(name string) (v int64, fresh bool, gen uint64) {
 
 // entry must be called with mu held.
 func (vs *versions) entry(name string) *version {
+	vs.changed.Store(time.Now().UnixNano())
 	e := vs.m[name]
 	if e == nil {
 		e = &version{}
@@ -122,6 +127,9 @@ func (vs *versions) refreshed(name string, n int64, gen uint64, ttl time.Duratio
 	if e == nil || e.gen != gen {
 		e = vs.entry(name)
 		n = max(n, e.base)
+	}
+	if n != e.base {
+		vs.changed.Store(time.Now().UnixNano())
 	}
 	e.gen++
 	e.base = n

@@ -154,6 +154,9 @@ func (p *Params) parseFields(spec Spec, raw string) error {
 	if strings.TrimSpace(raw) == "" {
 		return invalid(CodeFields, "fields must not be empty; omit it for all fields or list names separated by commas")
 	}
+	if len(raw) > MaxFieldsParam {
+		return invalid(CodeFields, "fields must be at most %d characters", MaxFieldsParam)
+	}
 	// Mark selections by Spec index so Fields comes out in canonical Spec
 	// order (equal fieldsets give equal cache keys) without a map. The
 	// array stays on the stack for any realistic Spec.

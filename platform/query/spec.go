@@ -37,6 +37,9 @@ const (
 const (
 	MaxStringFilter = 200 // characters (runes)
 	MaxIDFilter     = 64  // bytes
+	// MaxFieldsParam bounds the fields parameter (bytes): every real
+	// fieldset is far shorter, and a huge one is only work for the parser.
+	MaxFieldsParam = 1024
 )
 
 // Fallbacks for a Spec that leaves its limits at zero.

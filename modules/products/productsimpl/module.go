@@ -39,6 +39,9 @@ type Deps struct {
 // the search switch).
 type HTTPOptions = httpapi.Options
 
+// ListOptions are the per-caller variations of a list page (rollouts).
+type ListOptions = store.ListOptions
+
 // Module is the wired products module.
 type Module struct {
 	*app.Service

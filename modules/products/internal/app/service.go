@@ -319,6 +319,6 @@ func (s *Service) invalidateMany(ctx context.Context, ids []string) {
 }
 
 // ListPage runs one keyset page query (the list renderer's cache miss).
-func (s *Service) ListPage(ctx context.Context, p query.Params, ks *query.Keyset) ([]store.Row, bool, error) {
-	return s.store.List(ctx, p, ks)
+func (s *Service) ListPage(ctx context.Context, p query.Params, ks *query.Keyset, o store.ListOptions) ([]store.Row, bool, error) {
+	return s.store.List(ctx, p, ks, o)
 }

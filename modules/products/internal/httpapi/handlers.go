@@ -30,6 +30,10 @@ type Handlers struct {
 	baseURL      string
 	cacheControl string
 	searchOn     func(ctx context.Context) bool
+	skuMatchOn   func(ctx context.Context) bool
+	// searchCacheControl is for lists using q: their result depends on the
+	// caller's rollout variant (SKUMatch), so shared caches must not keep them.
+	searchCacheControl string
 }
 
 // Options tune the handlers.
@@ -38,6 +42,9 @@ type Options struct {
 	MaxAge, StaleWhileRe time.Duration
 	// SearchEnabled is the products.search_enabled switch; nil = always on.
 	SearchEnabled func(ctx context.Context) bool
+	// SKUMatch is the products.search_sku_match rollout for the caller in
+	// ctx: on, q also matches SKU prefixes. nil = always off.
+	SKUMatch func(ctx context.Context) bool
 }
 
 func NewHandlers(svc *app.Service, cursors *query.Codec, o Options) *Handlers {
@@ -51,7 +58,12 @@ func NewHandlers(svc *app.Service, cursors *query.Codec, o Options) *Handlers {
 	if on == nil {
 		on = func(context.Context) bool { return true }
 	}
-	return &Handlers{svc: svc, cursors: cursors, baseURL: o.BaseURL, cacheControl: cc, searchOn: on}
+	skuMatch := o.SKUMatch
+	if skuMatch == nil {
+		skuMatch = func(context.Context) bool { return false }
+	}
+	return &Handlers{svc: svc, cursors: cursors, baseURL: o.BaseURL, cacheControl: cc, searchOn: on, skuMatchOn: skuMatch,
+		searchCacheControl: fmt.Sprintf("private, max-age=%d", int(o.MaxAge.Seconds()))}
 }
 
 var (
@@ -231,7 +243,8 @@ func (h *Handlers) list(c *gin.Context) {
 		httpx.Error(c, err)
 		return
 	}
-	if _, ok := params.String("q"); ok && !h.searchOn(c.Request.Context()) {
+	_, searching := params.String("q")
+	if searching && !h.searchOn(c.Request.Context()) {
 		httpx.Error(c, errSearchOff)
 		return
 	}
@@ -244,12 +257,25 @@ func (h *Handlers) list(c *gin.Context) {
 	// The cursor is verified on a cache miss only: the page key contains the
 	// cursor verbatim, and a page is cached only after its cursor passed, so
 	// a hit needs no second HMAC check.
-	res, err := h.svc.CachedList(c.Request.Context(), pageKey(params), func(ctx context.Context) ([]byte, error) {
+	// The rollout variant is part of the page key: callers in and out of
+	// the rollout see different pages for the same URL. It is not part of
+	// the cursor binding, so a walk continues when the caller's share flips.
+	key, cacheControl := pageKey(params), h.cacheControl
+	var opts store.ListOptions
+	if searching {
+		opts.SKUPrefix = h.skuMatchOn(c.Request.Context())
+		if opts.SKUPrefix {
+			key += ":sku"
+		}
+		cacheControl = h.searchCacheControl
+		httpx.VaryAuthorization(c)
+	}
+	res, err := h.svc.CachedList(c.Request.Context(), key, func(ctx context.Context) ([]byte, error) {
 		ks, err := params.DecodeCursor(h.cursors)
 		if err != nil {
 			return nil, err
 		}
-		return h.renderPage(ctx, params, ks)
+		return h.renderPage(ctx, params, ks, opts)
 	})
 	if err != nil {
 		httpx.Error(c, err)
@@ -258,7 +284,7 @@ func (h *Handlers) list(c *gin.Context) {
 	etag, next, body := unpackPage(res.Value)
 	markStale(c, res.Stale, res.Age)
 	httpx.SetNextLink(c, h.baseURL, next)
-	httpx.WriteCacheable(c, http.StatusOK, etag, h.cacheControl, body)
+	httpx.WriteCacheable(c, http.StatusOK, etag, cacheControl, body)
 }
 
 // pageKey identifies a list page: the cursor binding (sort + filters), the
@@ -269,8 +295,8 @@ func pageKey(p query.Params) string {
 }
 
 // renderPage runs the page query and packs "<etag>\n<next>\n<body>".
-func (h *Handlers) renderPage(ctx context.Context, p query.Params, ks *query.Keyset) ([]byte, error) {
-	rows, more, err := h.svc.ListPage(ctx, p, ks)
+func (h *Handlers) renderPage(ctx context.Context, p query.Params, ks *query.Keyset, o store.ListOptions) ([]byte, error) {
+	rows, more, err := h.svc.ListPage(ctx, p, ks, o)
 	if err != nil {
 		return nil, err
 	}

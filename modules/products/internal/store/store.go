@@ -133,8 +133,15 @@ func (s *Store) missOrStale(ctx context.Context, id string) error {
 	return ErrStale
 }
 
+// ListOptions are per-caller variations of a list query (feature rollouts).
+type ListOptions struct {
+	// SKUPrefix makes q also match products whose SKU starts with the term,
+	// case-insensitively (the products.search_sku_match rollout).
+	SKUPrefix bool
+}
+
 // List returns one keyset page with only the needed columns selected.
-func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]Row, bool, error) {
+func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset, o ListOptions) ([]Row, bool, error) {
 	q := db.Conn(ctx, s.db).Model(&Row{}).Select(p.Columns(Columns, "id"))
 	if v, ok := p.String("category"); ok {
 		q = q.Where("category = ?", v)
@@ -154,10 +161,16 @@ func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]R
 	}
 	if v, ok := p.String("q"); ok {
 		pattern := "%" + escapeLike(v) + "%"
+		like := "LIKE" // SQLite: case-insensitive for ASCII
 		if s.postgres {
-			q = q.Where(`name ILIKE ? ESCAPE '\'`, pattern) // trigram index
+			like = "ILIKE" // trigram index
+		}
+		if o.SKUPrefix {
+			// upper(sku) LIKE 'TERM%' uses products_sku_upper_prefix on Postgres.
+			q = q.Where(`(name `+like+` ? ESCAPE '\' OR upper(sku) LIKE ? ESCAPE '\')`,
+				pattern, strings.ToUpper(escapeLike(v))+"%")
 		} else {
-			q = q.Where(`name LIKE ? ESCAPE '\'`, pattern) // case-insensitive for ASCII
+			q = q.Where(`name `+like+` ? ESCAPE '\'`, pattern)
 		}
 	}
 	var rows []Row
