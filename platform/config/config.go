@@ -11,6 +11,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
@@ -34,6 +35,16 @@ type Config struct {
 	Log       Log      `yaml:"log"`
 	Cache     Cache    `yaml:"cache"`
 	Overload  Overload `yaml:"overload"`
+
+	RateLimit RateLimit `yaml:"ratelimit"`
+	Debug     Debug     `yaml:"debug"`
+	Tracing   Tracing   `yaml:"tracing"`
+}
+
+// Debug holds opt-in diagnostics, all off by default.
+type Debug struct {
+	// PprofAddr serves net/http/pprof on this loopback address; "" = off.
+	PprofAddr string `yaml:"pprof_addr"`
 }
 
 type HTTP struct {
@@ -46,6 +57,12 @@ type HTTP struct {
 	MaxBodyBytes      int64         `yaml:"max_body_bytes"`
 	TrustedProxies    []string      `yaml:"trusted_proxies"`
 	PublicBaseURL     string        `yaml:"public_base_url"`
+
+	// ShutdownDelay: on SIGTERM /readyz turns 503 and the server keeps
+	// serving this long before it stops listening (load balancer drain).
+	ShutdownDelay  time.Duration `yaml:"shutdown_delay"`
+	MaxHeaderBytes int           `yaml:"max_header_bytes"`
+	CORS           CORS          `yaml:"cors"`
 }
 
 type Database struct {
@@ -64,6 +81,12 @@ type Database struct {
 	ProbeTimeout   time.Duration `yaml:"probe_timeout"`
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
 	AutoMigrate    bool          `yaml:"auto_migrate"`
+	// Replicas and pooling (README "Read replicas and pooling").
+	MigrateURL           string        `yaml:"migrate_url"`             // direct to Postgres, never through PgBouncer
+	PgBouncer            bool          `yaml:"pgbouncer"`               // transaction pooling: no server-side prepared statements
+	ReplicaMaxLag        time.Duration `yaml:"replica_max_lag"`         // replicas further behind are skipped
+	ReplicaCheckInterval time.Duration `yaml:"replica_check_interval"`  // lag/health check period
+	ReadYourWritesWindow time.Duration `yaml:"read_your_writes_window"` // a caller's reads go to the primary this long after a write
 }
 
 type Redis struct {
@@ -84,7 +107,26 @@ type Auth struct {
 	AccessTokenTTL         time.Duration `yaml:"access_token_ttl"`
 	BootstrapAdminEmail    string        `yaml:"bootstrap_admin_email"`
 	BootstrapAdminPassword string        `yaml:"bootstrap_admin_password"`
+	// Token lifecycle and MFA.
+	Audience            string        `yaml:"audience"`
+	PreviousSigningKeys []string      `yaml:"previous_signing_keys"`
+	RefreshTokenTTL     time.Duration `yaml:"refresh_token_ttl"`
+	RequireMFAFor       []string      `yaml:"require_mfa_for"`
+	OIDC                OIDC          `yaml:"oidc"`
 }
+
+// Tracing configures OpenTelemetry. Spans are exported over OTLP/HTTP only
+// when OTLPEndpoint is set; W3C trace context is propagated either way.
+type Tracing struct {
+	OTLPEndpoint string  `yaml:"otlp_endpoint"` // base URL of an OTLP/HTTP collector (http://host:4318)
+	ServiceName  string  `yaml:"service_name"`
+	Sampler      string  `yaml:"sampler"`      // OTEL_TRACES_SAMPLER names
+	SampleRatio  float64 `yaml:"sample_ratio"` // for the *traceidratio samplers, 0..1
+}
+
+// TraceSamplers are the OTEL_TRACES_SAMPLER values understood.
+var TraceSamplers = []string{"parentbased_traceidratio", "parentbased_always_on", "parentbased_always_off",
+	"traceidratio", "always_on", "always_off"}
 
 type Log struct {
 	Format string `yaml:"format"`
@@ -97,6 +139,29 @@ type Overload struct {
 	InitialLimit int `yaml:"initial_limit"`
 	MinLimit     int `yaml:"min_limit"`
 	MaxLimit     int `yaml:"max_limit"`
+}
+
+// RateLimit configures per-route-group sliding-window limits (see
+// platform/ratelimit). Shared through Redis when REDIS_URL is set.
+type RateLimit struct {
+	Enabled bool `yaml:"enabled"`
+	// RedisTimeout bounds one shared decision; beyond it (or while Redis is
+	// down) the instance decides locally.
+	RedisTimeout time.Duration   `yaml:"redis_timeout"`
+	Groups       RateLimitGroups `yaml:"groups"`
+}
+
+// RateLimitGroups holds the policy of each route group.
+type RateLimitGroups struct {
+	Auth      RateLimitGroup `yaml:"auth"`
+	Catalogue RateLimitGroup `yaml:"catalogue"`
+	Default   RateLimitGroup `yaml:"default"`
+}
+
+// RateLimitGroup admits Limit requests per caller in any Window.
+type RateLimitGroup struct {
+	Limit  int           `yaml:"limit"`
+	Window time.Duration `yaml:"window"`
 }
 
 type Cache struct {
@@ -128,6 +193,8 @@ func Defaults() Config {
 			ShutdownTimeout:   20 * time.Second,
 			MaxBodyBytes:      1 << 20,
 			TrustedProxies:    []string{},
+			MaxHeaderBytes:    64 << 10,
+			CORS:              defaultCORS(),
 		},
 		Database: Database{
 			MaxOpenConns:    20,
@@ -139,10 +206,21 @@ func Defaults() Config {
 			ProbeTimeout:    time.Second,
 			ConnectTimeout:  3 * time.Second,
 			AutoMigrate:     true,
+
+			ReplicaMaxLag:        5 * time.Second,
+			ReplicaCheckInterval: 500 * time.Millisecond,
+			ReadYourWritesWindow: 10 * time.Second,
 		},
-		Auth:     Auth{Issuer: "productapi", AccessTokenTTL: 15 * time.Minute},
+		Auth: Auth{Issuer: "productapi", AccessTokenTTL: 15 * time.Minute, Audience: "productapi", RefreshTokenTTL: 720 * time.Hour,
+			PreviousSigningKeys: []string{}, RequireMFAFor: []string{}, OIDC: defaultOIDC()},
 		Log:      Log{Format: "text", Level: "info"},
 		Overload: Overload{InitialLimit: 256, MinLimit: 64, MaxLimit: 4096},
+		RateLimit: RateLimit{Enabled: true, RedisTimeout: 50 * time.Millisecond, Groups: RateLimitGroups{
+			Auth:      RateLimitGroup{Limit: 10, Window: time.Minute},
+			Catalogue: RateLimitGroup{Limit: 600, Window: time.Minute},
+			Default:   RateLimitGroup{Limit: 120, Window: time.Minute},
+		}},
+		Tracing: Tracing{ServiceName: "productapi", Sampler: "parentbased_traceidratio", SampleRatio: 1},
 		Cache: Cache{
 			Namespace:              "productapi",
 			L1MaxEntries:           10000,
@@ -208,10 +286,21 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			*dst = v
 		}
 	}
+	list := func(name string, dst *[]string) {
+		if v, ok := lookup(getenv, name); ok {
+			*dst = nil
+			for _, e := range strings.Split(v, ",") {
+				if e = strings.TrimSpace(e); e != "" {
+					*dst = append(*dst, e)
+				}
+			}
+		}
+	}
 	str("HTTP_ADDR", &cfg.HTTP.Addr)
 	str("DATA_DIR", &cfg.DataDir)
 	str("FLAGS_FILE", &cfg.FlagsFile)
 	str("DATABASE_URL", &cfg.Database.URL)
+	str("DATABASE_MIGRATE_URL", &cfg.Database.MigrateURL)
 	str("REDIS_URL", &cfg.Redis.URL)
 	str("CACHE_NAMESPACE", &cfg.Cache.Namespace)
 	str("NATS_URL", &cfg.NATS.URL)
@@ -219,8 +308,24 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	str("AUTH_SIGNING_KEY", &cfg.Auth.SigningKey)
 	str("BOOTSTRAP_ADMIN_EMAIL", &cfg.Auth.BootstrapAdminEmail)
 	str("BOOTSTRAP_ADMIN_PASSWORD", &cfg.Auth.BootstrapAdminPassword)
+	str("AUTH_AUDIENCE", &cfg.Auth.Audience)
+	list("AUTH_PREVIOUS_SIGNING_KEYS", &cfg.Auth.PreviousSigningKeys)
+	list("AUTH_REQUIRE_MFA_FOR", &cfg.Auth.RequireMFAFor)
 	str("LOG_FORMAT", &cfg.Log.Format)
 	str("LOG_LEVEL", &cfg.Log.Level)
+	str("PPROF_ADDR", &cfg.Debug.PprofAddr)
+	applySecurityEnv(cfg, getenv)
+	// The standard OpenTelemetry variables.
+	str("OTEL_EXPORTER_OTLP_ENDPOINT", &cfg.Tracing.OTLPEndpoint)
+	str("OTEL_SERVICE_NAME", &cfg.Tracing.ServiceName)
+	str("OTEL_TRACES_SAMPLER", &cfg.Tracing.Sampler)
+	if v, ok := lookup(getenv, "OTEL_TRACES_SAMPLER_ARG"); ok {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			return &Error{Setting: "OTEL_TRACES_SAMPLER_ARG", Problem: fmt.Sprintf("%q is not a number (use 0..1)", v)}
+		}
+		cfg.Tracing.SampleRatio = f
+	}
 	if v, ok := lookup(getenv, "DATABASE_REPLICA_URLS"); ok {
 		cfg.Database.ReplicaURLs = nil
 		for _, u := range strings.Split(v, ",") {
@@ -235,6 +340,32 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 			return &Error{Setting: "AUTO_MIGRATE", Problem: fmt.Sprintf("%q is not a boolean (use true or false)", v)}
 		}
 		cfg.Database.AutoMigrate = b
+	}
+	if v, ok := lookup(getenv, "RATELIMIT_ENABLED"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return &Error{Setting: "RATELIMIT_ENABLED", Problem: fmt.Sprintf("%q is not a boolean (use true or false)", v)}
+		}
+		cfg.RateLimit.Enabled = b
+	}
+	if v, ok := lookup(getenv, "DATABASE_PGBOUNCER"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return &Error{Setting: "DATABASE_PGBOUNCER", Problem: fmt.Sprintf("%q is not a boolean (use true or false)", v)}
+		}
+		cfg.Database.PgBouncer = b
+	}
+	for name, dst := range map[string]*time.Duration{
+		"DATABASE_REPLICA_MAX_LAG":         &cfg.Database.ReplicaMaxLag,
+		"DATABASE_READ_YOUR_WRITES_WINDOW": &cfg.Database.ReadYourWritesWindow,
+	} {
+		if v, ok := lookup(getenv, name); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil || d <= 0 {
+				return &Error{Setting: name, Problem: fmt.Sprintf("%q is not a positive duration (e.g. 5s)", v)}
+			}
+			*dst = d
+		}
 	}
 	return nil
 }
@@ -263,6 +394,17 @@ func (c Config) Validate() error {
 		if err := checkURL(u, "postgres", "postgresql"); err != nil {
 			return &Error{Setting: "DATABASE_REPLICA_URLS", Problem: err.Error()}
 		}
+	}
+	if c.Database.MigrateURL != "" {
+		if err := checkURL(c.Database.MigrateURL, "postgres", "postgresql"); err != nil {
+			return &Error{Setting: "DATABASE_MIGRATE_URL", Problem: err.Error()}
+		}
+	}
+	if c.Database.PgBouncer && c.Database.URL != "" && c.Database.MigrateURL == "" {
+		return &Error{Setting: "DATABASE_MIGRATE_URL", Problem: "required with DATABASE_PGBOUNCER=true: migrations hold a session advisory lock, which transaction pooling cannot keep; point it at Postgres directly"}
+	}
+	if len(c.Database.ReplicaURLs) > 0 && (c.Database.ReplicaMaxLag <= 0 || c.Database.ReplicaCheckInterval <= 0 || c.Database.ReadYourWritesWindow <= 0) {
+		return &Error{Setting: "database.replica_max_lag/replica_check_interval/read_your_writes_window", Problem: "must be positive"}
 	}
 	if len(c.Database.ReplicaURLs) > 0 && c.Database.URL == "" {
 		return &Error{Setting: "DATABASE_REPLICA_URLS", Problem: "replicas need DATABASE_URL (the embedded store has no replicas)"}
@@ -294,6 +436,17 @@ func (c Config) Validate() error {
 	if c.Auth.SigningKey != "" && len(c.Auth.SigningKey) < 32 {
 		return &Error{Setting: "AUTH_SIGNING_KEY", Problem: "must be at least 32 characters"}
 	}
+	for _, k := range c.Auth.PreviousSigningKeys {
+		if len(k) < 32 {
+			return &Error{Setting: "AUTH_PREVIOUS_SIGNING_KEYS", Problem: "every key must be at least 32 characters"}
+		}
+	}
+	if c.Auth.RefreshTokenTTL <= 0 {
+		return &Error{Setting: "auth.refresh_token_ttl", Problem: "must be positive"}
+	}
+	if c.Auth.Audience == "" {
+		return &Error{Setting: "AUTH_AUDIENCE", Problem: "must not be empty"}
+	}
 	if c.Auth.AccessTokenTTL <= 0 {
 		return &Error{Setting: "auth.access_token_ttl", Problem: "must be positive"}
 	}
@@ -303,8 +456,62 @@ func (c Config) Validate() error {
 	if c.Database.MaxOpenConns <= 0 {
 		return &Error{Setting: "database.max_open_conns", Problem: "must be positive"}
 	}
+	if c.HTTP.ShutdownDelay < 0 {
+		return &Error{Setting: "http.shutdown_delay", Problem: "must not be negative"}
+	}
+	if c.Debug.PprofAddr != "" {
+		if err := checkLoopback(c.Debug.PprofAddr); err != nil {
+			return &Error{Setting: "PPROF_ADDR (debug.pprof_addr)", Problem: err.Error()}
+		}
+	}
 	if c.Cache.L1MaxEntries <= 0 {
 		return &Error{Setting: "cache.l1_max_entries", Problem: "must be positive"}
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
+	}
+	if err := c.RateLimit.validate(); err != nil {
+		return err
+	}
+	return c.Tracing.validate()
+}
+
+func (r RateLimit) validate() error {
+	if r.RedisTimeout <= 0 {
+		return &Error{Setting: "ratelimit.redis_timeout", Problem: "must be positive"}
+	}
+	for _, g := range []struct {
+		name string
+		g    RateLimitGroup
+	}{{"auth", r.Groups.Auth}, {"catalogue", r.Groups.Catalogue}, {"default", r.Groups.Default}} {
+		if g.g.Limit <= 0 {
+			return &Error{Setting: "ratelimit.groups." + g.name + ".limit", Problem: "must be positive"}
+		}
+		if g.g.Window < time.Second || g.g.Window%time.Second != 0 {
+			return &Error{Setting: "ratelimit.groups." + g.name + ".window", Problem: fmt.Sprintf("must be a whole number of seconds >= 1s (got %s)", g.g.Window)}
+		}
+	}
+	return nil
+}
+
+func (t Tracing) validate() error {
+	if t.OTLPEndpoint != "" {
+		if err := checkURL(t.OTLPEndpoint, "http", "https"); err != nil {
+			return &Error{Setting: "OTEL_EXPORTER_OTLP_ENDPOINT (tracing.otlp_endpoint)", Problem: err.Error()}
+		}
+	}
+	if strings.TrimSpace(t.ServiceName) == "" {
+		return &Error{Setting: "OTEL_SERVICE_NAME (tracing.service_name)", Problem: "must not be empty"}
+	}
+	known := false
+	for _, s := range TraceSamplers {
+		known = known || t.Sampler == s
+	}
+	if !known {
+		return &Error{Setting: "OTEL_TRACES_SAMPLER (tracing.sampler)", Problem: fmt.Sprintf("unknown sampler %q (use %s)", t.Sampler, strings.Join(TraceSamplers, ", "))}
+	}
+	if !(t.SampleRatio >= 0 && t.SampleRatio <= 1) {
+		return &Error{Setting: "OTEL_TRACES_SAMPLER_ARG (tracing.sample_ratio)", Problem: fmt.Sprintf("%v is outside 0..1", t.SampleRatio)}
 	}
 	return nil
 }
@@ -325,6 +532,18 @@ func checkURL(raw string, schemes ...string) error {
 	}
 	if u.Host == "" {
 		return errors.New("URL has no host")
+	}
+	return nil
+}
+
+// checkLoopback accepts host:port on 127.0.0.0/8, ::1 or localhost only.
+func checkLoopback(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port", addr)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%q is not a loopback address (use 127.0.0.1:port)", addr)
 	}
 	return nil
 }

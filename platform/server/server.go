@@ -28,7 +28,7 @@ func New(cfg config.HTTP, h http.Handler, log *slog.Logger) *http.Server {
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 }
@@ -36,6 +36,29 @@ func New(cfg config.HTTP, h http.Handler, log *slog.Logger) *http.Server {
 // Serve listens on ln until ctx is cancelled, then drains. ready is flipped
 // to false first so /readyz answers 503 while draining.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, ready *atomic.Bool, shutdownTimeout time.Duration, log *slog.Logger) error {
+	return ServeDrain(ctx, srv, ln, ready, Drain{Timeout: shutdownTimeout}, log)
+}
+
+// Drain is how the server stops once its context is cancelled.
+type Drain struct {
+	// Delay is how long the server keeps accepting and serving after
+	// readiness turned false, before it stops listening. It gives load
+	// balancers time to notice (an active /readyz check needs a few
+	// intervals; a Kubernetes endpoint update takes seconds). During the
+	// delay keep-alives are off, so every response closes its connection
+	// and proxies stop reusing pooled connections to this instance.
+	Delay time.Duration
+	// Timeout bounds the wait for in-flight requests after the delay.
+	Timeout time.Duration
+}
+
+// ServeDrain is Serve with a drain delay: on ctx cancellation, in order,
+//  1. /readyz turns 503 and keep-alives are disabled,
+//  2. the server keeps serving for d.Delay (new connections still accepted),
+//  3. Shutdown: the listener closes (new connections are refused, which a
+//     proxy retries on another upstream) and in-flight requests finish
+//     within d.Timeout.
+func ServeDrain(ctx context.Context, srv *http.Server, ln net.Listener, ready *atomic.Bool, d Drain, log *slog.Logger) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)
@@ -47,8 +70,17 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, ready *atomic
 	case <-ctx.Done():
 	}
 	ready.Store(false)
-	log.Info("shutting down: draining in-flight requests", "timeout", shutdownTimeout)
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	if d.Delay > 0 {
+		srv.SetKeepAlivesEnabled(false)
+		log.Info("shutting down: not ready, still serving during the drain delay", "delay", d.Delay)
+		select {
+		case <-time.After(d.Delay):
+		case err := <-errc:
+			return err
+		}
+	}
+	log.Info("shutting down: draining in-flight requests", "timeout", d.Timeout)
+	sctx, cancel := context.WithTimeout(context.Background(), d.Timeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return err
