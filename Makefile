@@ -23,6 +23,12 @@ TEST_NATS_URL ?= nats://127.0.0.1:4222
 REQUIRE_POSTGRES ?= 1
 REQUIRE_NATS ?= 1
 export TEST_DATABASE_URL TEST_REDIS_URL TEST_NATS_URL REQUIRE_POSTGRES REQUIRE_NATS
+# The streaming replica (scripts/pg-replica up) and PgBouncer (scripts/pgbouncer
+# up): their tests skip when these do not answer, unless REQUIRE_REPLICA=1 (CI).
+TEST_REPLICA_URL ?= postgres://postgres@127.0.0.1:5433/postgres?sslmode=disable
+TEST_PGBOUNCER_URL ?= postgres://postgres@127.0.0.1:6432/postgres?sslmode=disable
+REQUIRE_REPLICA ?= 0
+export TEST_REPLICA_URL TEST_PGBOUNCER_URL REQUIRE_REPLICA
 
 # Everything: vet, then all tests with the race detector.
 test: vet
@@ -38,3 +44,10 @@ bench:
 
 seed: build
 	./app seed -count 100000
+
+# Known vulnerabilities in dependencies and the standard library. Needs
+# https://vuln.go.dev (not reachable from the development machine, so not
+# part of `make test`/CI); run it where the internet is.
+.PHONY: vulncheck
+vulncheck:
+	$(GO) run golang.org/x/vuln/cmd/govulncheck@latest ./...

@@ -34,8 +34,13 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer, onListen fu
 	if onListen != nil {
 		onListen(ln.Addr().String())
 	}
+	if cfg.Debug.PprofAddr != "" {
+		if _, err := server.StartPprof(ctx, cfg.Debug.PprofAddr, log); err != nil {
+			return &config.Error{Setting: "PPROF_ADDR", Problem: "cannot listen: " + err.Error()}
+		}
+	}
 	srv := server.New(cfg.HTTP, app.router, log)
-	return server.Serve(ctx, srv, ln, &app.ready, cfg.HTTP.ShutdownTimeout, log)
+	return server.ServeDrain(ctx, srv, ln, &app.ready, server.Drain{Delay: cfg.HTTP.ShutdownDelay, Timeout: cfg.HTTP.ShutdownTimeout}, log)
 }
 
 func migrateCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Writer) error {

@@ -38,7 +38,8 @@ func TestKeysetQueryUsesIndexRangeScan(t *testing.T) {
 		rows  = 5000
 		limit = 100
 	)
-	s := newServer(t, postgresStore)
+	queries := &listQueries{}
+	s := startServer(t, testConfig(t, postgresStore), func(a *application) { a.onOpen = queries.register })
 	ctx := context.Background()
 	if err := s.app.products.Seed(ctx, rows, 1000, func(int) {}); err != nil {
 		t.Fatalf("seed: %v", err)
@@ -46,7 +47,6 @@ func TestKeysetQueryUsesIndexRangeScan(t *testing.T) {
 	if err := s.app.db.Gorm.Exec("ANALYZE products").Error; err != nil {
 		t.Fatal(err)
 	}
-	queries := captureListQueries(t, s.app.db.Gorm)
 
 	type listCase struct {
 		name, query string
@@ -138,11 +138,10 @@ type listQueries struct {
 	seen []statement
 }
 
-func captureListQueries(t *testing.T, db *gorm.DB) *listQueries {
-	t.Helper()
-	q := &listQueries{}
-	const name = "explain_test:capture"
-	err := db.Callback().Query().After("gorm:query").Register(name, func(tx *gorm.DB) {
+// register records the products list queries from now on; it must run
+// before anything else uses db (application.onOpen).
+func (q *listQueries) register(db *gorm.DB) error {
+	return db.Callback().Query().After("gorm:query").Register("explain_test:capture", func(tx *gorm.DB) {
 		sql := tx.Statement.SQL.String()
 		if tx.Statement.Table != "products" || !strings.Contains(sql, "ORDER BY") {
 			return
@@ -151,11 +150,6 @@ func captureListQueries(t *testing.T, db *gorm.DB) *listQueries {
 		defer q.mu.Unlock()
 		q.seen = append(q.seen, statement{sql: sql, vars: slices.Clone(tx.Statement.Vars)})
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = db.Callback().Query().Remove(name) })
-	return q
 }
 
 func (q *listQueries) reset() {

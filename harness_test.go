@@ -92,6 +92,10 @@ func testConfig(t *testing.T, kind storeKind) config.Config {
 	// adaptive limit has its own tests (platform/resilience) and must not
 	// shed the concurrency these tests create on purpose.
 	cfg.Overload = config.Overload{InitialLimit: 4096, MinLimit: 4096, MaxLimit: 4096}
+	// Rate limits on (the headers are part of every /v1 response) but far
+	// beyond what the suite sends: its many logins are never limited.
+	// ratelimit_test.go sets strict limits explicitly.
+	cfg.RateLimit.Groups = generousRateLimits
 	return cfg
 }
 
@@ -104,12 +108,12 @@ type testServer struct {
 	log *bytes.Buffer
 }
 
-func startServer(t *testing.T, cfg config.Config) *testServer {
+func startServer(t *testing.T, cfg config.Config, opts ...buildOption) *testServer {
 	t.Helper()
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := build(ctx, cfg, log)
+	app, err := build(ctx, cfg, log, opts...)
 	if err != nil {
 		cancel()
 		t.Fatalf("build: %v", err)

@@ -40,7 +40,9 @@ import (
 // truly not API surface (e.g. static files of an operator console); the
 // operational endpoints (/livez, /readyz, /metrics) and the documentation
 // endpoints (/openapi.yaml, /openapi.json, /docs) are documented.
-var undocumentedRoutes = map[string]string{}
+var undocumentedRoutes = map[string]string{
+	"GET /admin/{path}": "the operator console's static files (HTML, JS, CSS), not API; tested by console_test.go and the browser test",
+}
 
 // oaGinParam matches gin path parameters (:id) and wildcards (*path).
 var oaGinParam = regexp.MustCompile(`[:*]([A-Za-z0-9_]+)`)
@@ -106,9 +108,9 @@ type openAPIContract struct {
 // document leaves them open (clients should tolerate new properties); here
 // they are closed (additionalProperties: false) so that a property the
 // service sends but the document does not describe fails the test.
-var serverOnlySchemas = []string{"Problem", "FieldError", "Liveness", "Readiness", "User", "UserList", "TokenResponse", "Product", "ProductList",
+var serverOnlySchemas = []string{"Problem", "FieldError", "Liveness", "Readiness", "User", "UserExport", "UserList", "TokenResponse", "Product", "ProductList",
 	"Order", "OrderItem", "OrderList", "ProductSales", "ProductSalesList", "Flag", "FlagList", "AuditEntry", "AuditList",
-	"DeadLetter", "DeadLetterList", "OfrepEvaluationSuccess", "OfrepEvaluationFailure", "OfrepFlagNotFound",
+	"DeadLetter", "DeadLetterList", "AdminStats", "AdminStatsRoute", "AdminStatsCacheLevel", "OfrepEvaluationSuccess", "OfrepEvaluationFailure", "OfrepFlagNotFound",
 	"OfrepBulkEvaluationSuccess", "OfrepBulkEvaluationFailure"}
 
 func loadOpenAPIContract(t *testing.T) *openAPIContract {
@@ -495,6 +497,36 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		c.do(401, "POST", "/v1/auth/login", "", map[string]string{"email": "nobody@example.com", "password": "wrong-password"})
 		c.do(422, "POST", "/v1/auth/login", "", map[string]string{"email": "alice@example.com"})
 
+		// Token lifecycle: refresh rotates, reuse is refused, logout is 204.
+		full := c.do(200, "POST", "/v1/auth/login", "", map[string]string{"email": "bob@example.com", "password": pw}).JSON(t)
+		rotated := c.do(200, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": oaStr(full, "refresh_token")}).JSON(t)
+		c.do(401, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": oaStr(full, "refresh_token")})
+		c.do(422, "POST", "/v1/auth/refresh", "", map[string]string{})
+		c.do(400, "POST", "/v1/auth/refresh", "", map[string]string{"refresh_token": "rt_x", "extra": "y"})
+		c.do(204, "POST", "/v1/auth/logout", "", map[string]string{"refresh_token": oaStr(rotated, "refresh_token")})
+		c.do(204, "POST", "/v1/auth/logout", "", map[string]string{"refresh_token": "rt_unknown"})
+
+		// TOTP: enrol, confirm, two-step login, disable with a recovery code.
+		bobTok := oaStr(rotated, "access_token")
+		secret := oaStr(c.do(201, "POST", "/v1/users/me/mfa", bobTok, nil).JSON(t), "secret")
+		c.do(401, "POST", "/v1/users/me/mfa", "", nil)
+		c.do(409, "DELETE", "/v1/users/me/mfa", bobTok, map[string]string{"code": "123456"})
+		waitForFreshStep(t)
+		c.rejectedBeyondSchema(422, "wrong TOTP code", "POST", "/v1/users/me/mfa/confirm", bobTok, map[string]string{"code": wrongCode(t, secret)})
+		conf := c.do(200, "POST", "/v1/users/me/mfa/confirm", bobTok, map[string]string{"code": codeAt(t, secret, -1)}).JSON(t)
+		c.do(409, "POST", "/v1/users/me/mfa/confirm", bobTok, map[string]string{"code": codeAt(t, secret, 0)})
+		c.do(409, "POST", "/v1/users/me/mfa", bobTok, nil)
+		challenge := oaStr(c.do(200, "POST", "/v1/auth/login", "", map[string]string{"email": "bob@example.com", "password": pw}).JSON(t), "mfa_token")
+		c.do(401, "POST", "/v1/auth/mfa", "", map[string]string{"mfa_token": challenge, "code": wrongCode(t, secret)})
+		c.do(422, "POST", "/v1/auth/mfa", "", map[string]string{"mfa_token": challenge})
+		c.do(200, "POST", "/v1/auth/mfa", "", map[string]string{"mfa_token": challenge, "code": codeAt(t, secret, 0)})
+		recovery, _ := conf["recovery_codes"].([]any)
+		if len(recovery) != 10 {
+			t.Fatalf("recovery codes: %v", conf)
+		}
+		c.rejectedBeyondSchema(422, "wrong TOTP code", "DELETE", "/v1/users/me/mfa", bobTok, map[string]string{"code": wrongCode(t, secret)})
+		c.do(204, "DELETE", "/v1/users/me/mfa", bobTok, map[string]string{"code": recovery[0].(string)})
+
 		me := c.do(200, "GET", "/v1/users/me", tok, nil)
 		c.do(200, "GET", "/v1/users/me?fields=id,email", tok, nil)
 		c.rejectedBeyondSchema(400, "unknown name in fields", "GET", "/v1/users/me?fields=id,password_hash", tok, nil)
@@ -506,6 +538,8 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		c.do(422, "PATCH", "/v1/users/me", tok, map[string]any{})
 		c.do(409, "PATCH", "/v1/users/me", tok, map[string]string{"email": "bob@example.com"})
 		c.do(200, "GET", "/v1/users/"+oaStr(alice, "id"), tok, nil)
+		c.do(200, "GET", "/v1/users/me/export", tok, nil)
+		c.do(401, "GET", "/v1/users/me/export", "", nil)
 		c.do(404, "GET", "/v1/users/"+oaStr(bob, "id"), tok, nil)
 
 		// Admin: the bootstrap admin lists users and changes roles.
@@ -852,8 +886,24 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, dl, "orders-sales-view", paid.ID, paid.Type
 		c.do(409, "POST", "/v1/admin/dead-letters/"+dl+"/replay", admin, nil)
 		c.do(200, "GET", "/v1/admin/dead-letters?replayed=true", admin, nil)
 
+		// The operator console's live figures.
+		if st := c.do(200, "GET", "/v1/admin/stats", admin, nil).JSON(t); st["status"] == nil || len(st["routes"].([]any)) == 0 {
+			t.Errorf("admin stats without status or routes: %v", st)
+		}
+		c.do(400, "GET", "/v1/admin/stats?window=60", admin, nil)
+		c.do(403, "GET", "/v1/admin/stats", tok, nil)
+		c.do(401, "GET", "/v1/admin/stats", "", nil)
+
 		// The report is rebuilt from the stored events.
 		c.do(202, "POST", "/v1/admin/reports/product-sales/rebuild", admin, nil)
+
+		// The right to erasure, on an account of its own.
+		c.do(201, "POST", "/v1/auth/register", "", map[string]string{"email": "erin@example.com", "password": pw, "name": "Erin"})
+		erin := c.login("erin@example.com", pw)
+		c.do(401, "DELETE", "/v1/users/me", "", nil)
+		c.do(204, "DELETE", "/v1/users/me", erin, nil)
+		c.do(404, "DELETE", "/v1/users/me", erin, nil)
+		c.do(404, "GET", "/v1/users/me/export", erin, nil)
 
 		// Outside the document: unknown route and method.
 		c.do(404, "GET", "/v1/nowhere", "", nil)

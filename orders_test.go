@@ -457,7 +457,12 @@ func TestOrdersReadPath(t *testing.T) {
 		if _, has := one.JSON(t)["items"]; has {
 			t.Fatal("items embedded without include")
 		}
-		expect(t, s.do("GET", "/v1/orders/"+annOrders[0], ann, nil, "If-None-Match", one.Header.Get("ETag")), 304)
+		// The simulated provider may pay the order between the two reads,
+		// which rightly changes its ETag: revalidate what was just read.
+		waitFor(t, 10*time.Second, "the order's ETag answers 304 once its payment settles", func() bool {
+			o := s.do("GET", "/v1/orders/"+annOrders[0], ann, nil)
+			return s.do("GET", "/v1/orders/"+annOrders[0], ann, nil, "If-None-Match", o.Header.Get("ETag")).Status == 304
+		})
 		sparse := s.do("GET", "/v1/orders/"+annOrders[0]+"?fields=id,items.sku&include=items", ann, nil)
 		expect(t, sparse, 200)
 		var sp struct {
@@ -790,8 +795,14 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 				t.Fatalf("order %s is %v while the provider is down", id, st)
 			}
 		}
-		if !strings.Contains(string(s.do("GET", "/metrics", "", nil).Body), "payment_breaker_state 2") {
-			t.Error("metrics do not show the open breaker")
+		// With a 150 ms cooldown the breaker cycles open -> half-open (one
+		// probe) -> open while the provider stays down, so one scrape may land
+		// on the half-open probe; the open state must show within a few.
+		for !strings.Contains(string(s.do("GET", "/metrics", "", nil).Body), "payment_breaker_state 2") {
+			if time.Now().After(deadline) {
+				t.Fatal("metrics never show the open breaker while the provider is down")
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		if ready := s.do("GET", "/readyz", "", nil); ready.Status != 200 || !strings.Contains(string(ready.Body), `"payment_provider":"degraded"`) {
 			t.Errorf("readyz while the provider is down: %d %s (want ready, degraded)", ready.Status, ready.Body)

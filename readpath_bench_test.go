@@ -18,6 +18,8 @@ package main
 // platform/cache) are not repeated here.
 
 import (
+	"example.com/productapi/modules/products/productsimpl"
+
 	"cmp"
 	"context"
 	"encoding/json"
@@ -51,7 +53,7 @@ type benchInstance struct {
 // so the access log line of every request is formatted) writing to
 // io.Discard: the benchmark counts formatting, not the terminal.
 // BENCH_LOG_LEVEL=warn shows what the access log costs.
-func newBenchInstance(b *testing.B) *benchInstance {
+func newBenchInstance(b *testing.B, opts ...buildOption) *benchInstance {
 	b.Helper()
 	env := map[string]string{
 		"DATA_DIR":         b.TempDir(),
@@ -65,7 +67,7 @@ func newBenchInstance(b *testing.B) *benchInstance {
 	}
 	log := observability.NewLogger(cfg.Log, io.Discard)
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := build(ctx, cfg, log)
+	app, err := build(ctx, cfg, log, opts...)
 	if err != nil {
 		cancel()
 		b.Fatalf("build: %v", err)
@@ -98,9 +100,9 @@ func benchServe(b *testing.B, h http.Handler, req *http.Request, want int) *http
 
 // cachedProduct seeds one product, warms L1 with a GET and returns the
 // request and the response the service gave (body and headers).
-func cachedProduct(b *testing.B) (*benchInstance, *http.Request, *httptest.ResponseRecorder) {
+func cachedProduct(b *testing.B, opts ...buildOption) (*benchInstance, *http.Request, *httptest.ResponseRecorder) {
 	b.Helper()
-	bi := newBenchInstance(b)
+	bi := newBenchInstance(b, opts...)
 	bi.seed(b, 1)
 	var id string
 	if err := bi.app.db.Gorm.Raw("SELECT id FROM products LIMIT 1").Scan(&id).Error; err != nil || id == "" {
@@ -237,7 +239,7 @@ func benchListPage(b *testing.B, bi *benchInstance, p query.Params, ks *query.Ke
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		rows, _, err := bi.app.products.ListPage(ctx, p, ks)
+		rows, _, err := bi.app.products.ListPage(ctx, p, ks, productsimpl.ListOptions{})
 		if err != nil || len(rows) != listLimit {
 			b.Fatalf("page: %d rows, %v", len(rows), err)
 		}

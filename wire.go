@@ -10,12 +10,13 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/redis/go-redis/v9"
+	"gorm.io/gorm"
 
 	"example.com/productapi/migrations"
+	"example.com/productapi/modules/orders"
 	"example.com/productapi/modules/orders/ordersimpl"
 	"example.com/productapi/modules/products/productsimpl"
 	"example.com/productapi/modules/users/usersimpl"
@@ -31,6 +32,7 @@ import (
 	"example.com/productapi/platform/migrate"
 	"example.com/productapi/platform/observability"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/ratelimit"
 	"example.com/productapi/platform/resilience"
 	"example.com/productapi/web"
 )
@@ -44,6 +46,7 @@ type application struct {
 	cache    *cache.Cache
 	metrics  *observability.Metrics
 	tokens   *auth.Tokens
+	mfa      *auth.MFAPolicy // auth.require_mfa_for: admin groups that need a TOTP login
 	migrator *migrate.Migrator
 	health   *health.Checker
 	ready    atomic.Bool
@@ -55,7 +58,17 @@ type application struct {
 	flags    *flags.Flags
 	router   *gin.Engine
 	limiter  *resilience.Limiter
-	dbGuard  *db.Guard
+	rate     *ratelimit.Limiter
+	external []auth.External // accepted external token issuers (OIDC), see security.go
+	tracing  *observability.Tracing
+	traceOpt observability.TracingOptions // set by buildOptions (tests)
+	stream   string                       // JetStream stream; "" = the default (tests set their own)
+	// onOpen runs right after the database opens, before anything else
+	// uses it (tests register GORM callbacks here: registering one while
+	// background work runs queries is a data race in GORM).
+	onOpen  func(*gorm.DB) error
+	dbGuard *db.Guard
+	stats   *observability.Sampler // the console's traffic figures
 	// life bounds the background goroutines build starts; Close ends it.
 	life context.Context
 	stop context.CancelFunc
@@ -66,18 +79,37 @@ func newMigrator(d *db.DB, log *slog.Logger) *migrate.Migrator {
 }
 
 // build wires everything. The caller owns Close.
-func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *application, err error) {
+func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...buildOption) (_ *application, err error) {
 	a := &application{cfg: cfg, log: log, metrics: observability.NewMetrics()}
+	for _, o := range opts {
+		o(a)
+	}
 	a.life, a.stop = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			a.Close()
 		}
 	}()
+	if a.tracing, err = observability.NewTracing(ctx, cfg.Tracing, a.traceOpt); err != nil {
+		return nil, err
+	}
 	if a.db, err = db.Open(ctx, cfg.Database, log); err != nil {
 		return nil, err
 	}
+	if a.onOpen != nil {
+		if err := a.onOpen(a.db.Gorm); err != nil {
+			return nil, err
+		}
+	}
 	a.metrics.WatchDB(a.db.SQL, string(a.db.Dialect))
+	if err := a.metrics.CountQueries(a.db.Gorm); err != nil { // db_queries_total
+		return nil, err
+	}
+	if a.tracing.Enabled() {
+		if err := a.db.Trace(a.tracing.ChildSpansOnly()); err != nil {
+			return nil, fmt.Errorf("database tracing: %w", err)
+		}
+	}
 	if a.dbGuard, err = db.NewGuard(a.db, cfg.Database.ProbeInterval, cfg.Database.ProbeTimeout, log.With("component", "db")); err != nil {
 		return nil, err
 	}
@@ -93,12 +125,25 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 	if err != nil {
 		return nil, &config.Error{Setting: "AUTH_SIGNING_KEY", Problem: err.Error()}
 	}
-	a.tokens = auth.NewTokens(key, cfg.Auth.Issuer, cfg.Auth.AccessTokenTTL)
+	previous := make([][]byte, 0, len(cfg.Auth.PreviousSigningKeys))
+	for _, k := range cfg.Auth.PreviousSigningKeys {
+		previous = append(previous, []byte(k))
+	}
+	a.tokens = auth.NewTokens(key, cfg.Auth.Issuer, cfg.Auth.AccessTokenTTL,
+		auth.WithAudience(cfg.Auth.Audience), auth.WithPreviousKeys(previous...))
+	if a.mfa, err = auth.NewMFAPolicy(cfg.Auth.RequireMFAFor); err != nil {
+		return nil, &config.Error{Setting: "AUTH_REQUIRE_MFA_FOR", Problem: err.Error()}
+	}
 	cursors := query.NewCodec(deriveKey(key, "cursor-v1"))
 
 	if cfg.Redis.URL != "" {
 		if a.redis, err = cache.NewRedisClient(cfg.Redis.URL); err != nil {
 			return nil, &config.Error{Setting: "REDIS_URL", Problem: err.Error()}
+		}
+		if a.tracing.Enabled() {
+			if err := a.tracing.InstrumentRedis(a.redis); err != nil {
+				return nil, fmt.Errorf("redis tracing: %w", err)
+			}
 		}
 	}
 	var rc redis.UniversalClient
@@ -125,6 +170,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 		StaleFor:     cfg.Cache.StaleFor,
 		AckTimeout:   cfg.Cache.InvalidationAckTimeout,
 		L2Enabled:    func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.L2CacheEnabled, true) },
+		LoadContext:  db.FreshSince, // with replicas: fills after an invalidation never read a lagging one
 	}, rc, log.With("component", "cache"), a.metrics.Registry)
 	if err != nil {
 		return nil, err
@@ -135,19 +181,23 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 	// subscribe in their constructors.
 	if a.events, err = events.New(events.Config{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, NATSURL: cfg.NATS.URL,
 		Log: log.With("component", "events"), Registry: a.metrics.Registry, Cursors: cursors,
-		BaseURL: cfg.HTTP.PublicBaseURL}); err != nil {
+		BaseURL: cfg.HTTP.PublicBaseURL, TracerProvider: a.tracing.Provider, Propagator: a.tracing.Propagator,
+		Stream: a.stream, Audit: a.audit}); err != nil {
 		return nil, err
 	}
 	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
-		Log: log, Audit: a.audit})
+		Log: log, Audit: a.audit, RefreshTTL: cfg.Auth.RefreshTokenTTL, MFA: a.mfa, Privacy: usersimpl.Privacy{Events: a.events,
+			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) { return a.orders.ListForUser(ctx, id) }}})
 	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
 			SearchEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchEnabled, true) },
+			SKUMatch:      func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchSKUMatch, false) },
 		}})
 	if a.orders, err = ordersimpl.New(ordersimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres,
 		Products: a.products, Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
-		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL,
+		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
+		Audit:           a.audit,
 		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.CheckoutEnabled, true) }}); err != nil {
 		return nil, err
 	}
@@ -157,6 +207,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 	}
 	a.orders.Start(a.life)
 
+	if err := a.buildOIDC(); err != nil {
+		return nil, err
+	}
 	if err := a.users.BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
@@ -164,7 +217,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 		// The guard's verdict, not a fresh ping: a black-holed database
 		// must not make /readyz itself hang.
 		health.Check{Name: "database", Critical: true, Run: a.dbGuard.Check},
-		health.Check{Name: "migrations", Critical: true, Every: 10 * time.Second, Run: a.migrationsCurrent},
+		// Read through the pool on every probe (a few one-row queries) and
+		// never cached: a verdict cached during a database outage would
+		// keep the instance unready after the database is back.
+		health.Check{Name: "migrations", Critical: true, Run: a.migrationsCurrent},
 	)
 	// Non-critical: orders are still accepted and stay pending while the
 	// payment provider is away; the open breaker says so.
@@ -187,9 +243,19 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger) (_ *applica
 			return nil
 		}})
 	}
+	if err := a.startReplicas(); err != nil {
+		return nil, err
+	}
 	a.limiter = resilience.NewLimiter(resilience.LimiterConfig{Initial: cfg.Overload.InitialLimit,
 		Min: cfg.Overload.MinLimit, Max: cfg.Overload.MaxLimit})
 	a.limiter.Register(a.metrics.Registry)
+	a.rate = newRateLimiter(cfg, rc, a.flags, a.metrics.Registry, log)
+	if a.redis != nil && cfg.RateLimit.Enabled {
+		// Non-critical: limits hold per instance while Redis is away.
+		a.health.Add(health.Check{Name: "ratelimit", Run: a.rate.Health})
+	}
+	a.stats = observability.NewSampler(a.metrics.Registry, statsWindow)
+	go a.stats.Run(a.life, statsEvery)
 	a.router = a.routes()
 	return a, nil
 }
@@ -199,7 +265,12 @@ func (a *application) routes() *gin.Engine {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	_ = r.SetTrustedProxies(a.cfg.HTTP.TrustedProxies) // validated at config load; nil trusts none
+	r.Use(a.tracing.Middleware())                      // first: the access log carries the trace ID
 	r.Use(httpx.Base(a.log, a.cfg.HTTP.MaxBodyBytes)...)
+	if cors := httpx.CORS(httpx.CORSOptions{AllowedOrigins: a.cfg.HTTP.CORS.AllowedOrigins,
+		AllowCredentials: a.cfg.HTTP.CORS.AllowCredentials, MaxAge: a.cfg.HTTP.CORS.MaxAge}); cors != nil {
+		r.Use(cors) // before auth and limits: preflights carry no token
+	}
 	r.Use(a.metrics.Middleware())
 	r.Use(a.limiter.Middleware(requestClass))
 	r.Use(flags.Middleware(), audit.Middleware())
@@ -212,30 +283,25 @@ func (a *application) routes() *gin.Engine {
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", web.OpenAPIYAML()) })
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", web.OpenAPIJSON()) })
 	r.GET("/docs", func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", web.DocsHTML()) })
+	r.GET("/admin/*path", serveConsole) // the operator console (static files)
 
 	a.flags.OFREPRoutes(r) // public, at the root: the protocol fixes /ofrep/v1
-	v1 := r.Group("/v1", a.tokens.Authenticate())
+	// Rate limits key by the caller, so they come after authentication
+	// (and after flags.Middleware, which the runtime flag needs).
+	v1 := r.Group("/v1", append([]gin.HandlerFunc{a.tokens.Authenticate(a.external...), a.rate.Middleware()}, a.readRouting()...)...)
 	a.users.Routes(v1)
 	a.products.Routes(v1)
 	a.orders.Routes(v1)
 	admin := v1.Group("", auth.Require(auth.RoleAdmin))
-	a.events.Routes(admin)
-	a.flags.AdminRoutes(admin)
-	a.audit.Routes(admin)
+	a.events.Routes(admin.Group("", a.mfa.For("admin.events")))
+	a.flags.AdminRoutes(admin.Group("", a.mfa.For("admin.flags")))
+	a.audit.Routes(admin.Group("", a.mfa.For("admin.audit")))
+	admin.GET("/admin/stats", a.adminStats)
 	return r
 }
 
-func (a *application) migrationsCurrent(context.Context) error {
-	st, err := a.migrator.Status()
-	if err != nil {
-		return err
-	}
-	for _, s := range st {
-		if !s.Current() {
-			return fmt.Errorf("module %s at %d of %d (dirty=%v)", s.Module, s.Version, s.Latest, s.Dirty)
-		}
-	}
-	return nil
+func (a *application) migrationsCurrent(ctx context.Context) error {
+	return a.migrator.Ready(ctx, a.db.SQL)
 }
 
 // Close releases everything build opened, in reverse order.
@@ -261,6 +327,9 @@ func (a *application) Close() {
 	if a.db != nil {
 		_ = a.db.Close()
 	}
+	if a.tracing != nil {
+		_ = a.tracing.CloseWithTimeout() // last: flushes the spans of everything above
+	}
 }
 
 // listRoutes are the collection reads: the heavy, cacheable-but-varied work.
@@ -274,6 +343,8 @@ func requestClass(c *gin.Context) (resilience.Class, bool) {
 	switch route {
 	case "/livez", "/readyz", "/metrics":
 		return resilience.Critical, false
+	case "/v1/admin/stats": // the console's health view must keep working under overload
+		return resilience.Critical, true
 	}
 	if c.Request.Method == http.MethodGet && (c.Query("q") != "" || listRoutes[route] || strings.HasPrefix(route, "/v1/admin/")) {
 		return resilience.Sheddable, true
