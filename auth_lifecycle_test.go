@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -255,6 +256,17 @@ func TestKeyRotationAndForgedTokens(t *testing.T) {
 		login := before.loginTokens("kim@example.com", "customer-pass-1")
 		oldAccess := login["access_token"].(string)
 		enrolTok := oldAccess
+		// A client half way through a listing when the key rotates.
+		admin := before.adminToken()
+		for i := 0; i < 3; i++ {
+			before.createProduct(admin, map[string]any{"sku": fmt.Sprint("ROT-", i), "name": fmt.Sprint("Rotation ", i)})
+		}
+		page := before.do("GET", "/v1/products?sort=name&limit=2", "", nil)
+		expect(t, page, 200)
+		cursor, _ := page.JSON(t)["next_cursor"].(string)
+		if cursor == "" {
+			t.Fatalf("no next_cursor on the first page: %s", page.Body)
+		}
 		enrol := before.do("POST", "/v1/users/me/mfa", enrolTok, nil)
 		expect(t, enrol, 201)
 		secret := enrol.JSON(t)["secret"].(string)
@@ -266,6 +278,11 @@ func TestKeyRotationAndForgedTokens(t *testing.T) {
 		rotated.Auth.PreviousSigningKeys = []string{testSigningKey}
 		after := startServer(t, rotated)
 		expect(t, after.do("GET", "/v1/users/me", oldAccess, nil), 200)
+		next := after.do("GET", "/v1/products?sort=name&limit=2&cursor="+cursor, "", nil)
+		expect(t, next, 200)
+		if data := next.JSON(t)["data"].([]any); len(data) != 1 || data[0].(map[string]any)["name"] != "Rotation 2" {
+			t.Fatalf("page after the rotation: %s", next.Body)
+		}
 		rot := after.refresh(login["refresh_token"].(string))
 		expect(t, rot, 200)
 		newAccess := rot.JSON(t)["access_token"].(string)
@@ -284,6 +301,12 @@ func TestKeyRotationAndForgedTokens(t *testing.T) {
 		retired.Auth.PreviousSigningKeys = nil
 		dropped := startServer(t, retired)
 		expect(t, dropped.do("GET", "/v1/users/me", oldAccess, nil), 401)
+		// Another fieldset, so no page cached by the earlier request answers.
+		stale := dropped.do("GET", "/v1/products?sort=name&limit=2&fields=id,name&cursor="+cursor, "", nil)
+		expect(t, stale, 400)
+		if pt := problemType(t, stale); pt != "query.cursor" {
+			t.Fatalf("cursor of a retired key: problem %q", pt)
+		}
 		expect(t, dropped.do("GET", "/v1/users/me", newAccess, nil), 200)
 
 		// Forged and stale tokens against the rotated server.

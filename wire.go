@@ -126,15 +126,17 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		return nil, &config.Error{Setting: "AUTH_SIGNING_KEY", Problem: err.Error()}
 	}
 	previous := make([][]byte, 0, len(cfg.Auth.PreviousSigningKeys))
+	previousCursorKeys := make([][]byte, 0, len(cfg.Auth.PreviousSigningKeys))
 	for _, k := range cfg.Auth.PreviousSigningKeys {
 		previous = append(previous, []byte(k))
+		previousCursorKeys = append(previousCursorKeys, deriveKey([]byte(k), "cursor-v1"))
 	}
 	a.tokens = auth.NewTokens(key, cfg.Auth.Issuer, cfg.Auth.AccessTokenTTL,
 		auth.WithAudience(cfg.Auth.Audience), auth.WithPreviousKeys(previous...))
 	if a.mfa, err = auth.NewMFAPolicy(cfg.Auth.RequireMFAFor); err != nil {
 		return nil, &config.Error{Setting: "AUTH_REQUIRE_MFA_FOR", Problem: err.Error()}
 	}
-	cursors := query.NewCodec(deriveKey(key, "cursor-v1"))
+	cursors := query.NewCodec(deriveKey(key, "cursor-v1"), previousCursorKeys...)
 
 	if cfg.Redis.URL != "" {
 		if a.redis, err = cache.NewRedisClient(cfg.Redis.URL); err != nil {

@@ -63,7 +63,8 @@ type Keyset struct {
 // Codec signs and verifies cursors with HMAC-SHA256. It is safe for
 // concurrent use; all instances of the service must share the secret.
 type Codec struct {
-	scratch sync.Pool // of *scratch
+	scratch  sync.Pool // of *scratch
+	previous [][]byte  // retired secrets: still verify, never sign
 }
 
 // scratch is the per-call working memory, pooled so that encoding and
@@ -78,13 +79,22 @@ type scratch struct {
 }
 
 // NewCodec returns a codec keyed by secret (use a dedicated, derived key of
-// 32 random bytes). An empty secret panics: it would make cursors forgeable.
-func NewCodec(secret []byte) *Codec {
+// 32 random bytes). Cursors signed with one of the previous secrets still
+// verify, so rotating the signing key does not break a client that is half
+// way through a listing. An empty secret panics: it would make cursors
+// forgeable.
+func NewCodec(secret []byte, previous ...[]byte) *Codec {
 	if len(secret) == 0 {
 		panic("query: NewCodec needs a non-empty secret")
 	}
 	key := append([]byte(nil), secret...) // the caller may reuse its slice
 	c := &Codec{}
+	for _, p := range previous {
+		if len(p) == 0 {
+			panic("query: NewCodec needs non-empty previous secrets")
+		}
+		c.previous = append(c.previous, append([]byte(nil), p...))
+	}
 	c.scratch.New = func() any { return &scratch{mac: hmac.New(sha256.New, key)} }
 	return c
 }
@@ -194,7 +204,7 @@ func (c *Codec) Decode(binding, cursor string) (Keyset, error) {
 	if body[0] != cursorVersion {
 		return Keyset{}, errCursorInvalid
 	}
-	if !hmac.Equal(s.macOf(body), tag) {
+	if !hmac.Equal(s.macOf(body), tag) && !c.signedByPrevious(body, tag) {
 		return Keyset{}, errCursorInvalid
 	}
 	if !hmac.Equal(body[1:1+bindingLen], s.bindingHash(binding)) {
@@ -206,6 +216,20 @@ func (c *Codec) Decode(binding, cursor string) (Keyset, error) {
 		return Keyset{}, errCursorInvalid.Wrap(err)
 	}
 	return ks, nil
+}
+
+// signedByPrevious reports whether tag is body's MAC under a retired
+// secret. Only cursors that fail the current key get here (forgeries and
+// cursors from before a rotation), so the HMAC setup per key is acceptable.
+func (c *Codec) signedByPrevious(body, tag []byte) bool {
+	for _, key := range c.previous {
+		m := hmac.New(sha256.New, key)
+		m.Write(body)
+		if hmac.Equal(m.Sum(nil)[:macLen], tag) {
+			return true
+		}
+	}
+	return false
 }
 
 var errMalformed = errors.New("malformed cursor payload")

@@ -295,3 +295,28 @@ func TestCodecConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestCursorSignedByPreviousSecretStillVerifies(t *testing.T) {
+	oldKey, newKey, otherKey := []byte("old-secret-old-secret"), []byte("new-secret-new-secret"), []byte("unrelated-secret")
+	before := NewCodec(oldKey).Encode(testBinding, "v", "id-1")
+
+	rotated := NewCodec(newKey, oldKey)
+	ks, err := rotated.Decode(testBinding, before)
+	if err != nil || ks.Value != "v" || ks.ID != "id-1" {
+		t.Fatalf("cursor from before the rotation: %+v, %v", ks, err)
+	}
+	// New cursors are signed with the new key only: a codec that does not
+	// know the new key refuses them.
+	after := rotated.Encode(testBinding, "w", "id-2")
+	if _, err := NewCodec(oldKey).Decode(testBinding, after); err == nil {
+		t.Fatal("cursor signed after the rotation verified with the old key")
+	}
+	// Once the old key is retired for good, its cursors are refused.
+	if _, err := NewCodec(newKey, otherKey).Decode(testBinding, before); !errors.Is(err, errCursorInvalid) {
+		t.Fatalf("cursor of a retired key: %v, want invalid", err)
+	}
+	// The binding is still checked for cursors of a previous key.
+	if _, err := rotated.Decode(testBinding+"x", before); !errors.Is(err, errCursorBinding) {
+		t.Fatalf("previous-key cursor with another binding: %v", err)
+	}
+}
