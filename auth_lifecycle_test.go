@@ -17,6 +17,7 @@ import (
 	"github.com/pquerna/otp/totp"
 
 	"example.com/productapi/platform/auth"
+	"example.com/productapi/platform/config"
 )
 
 // Token lifecycle and MFA, through the HTTP API, on both stores.
@@ -516,15 +517,36 @@ func TestRequireMFAForAdminRoutes(t *testing.T) {
 		}
 		// Non-admin routes stay open to a password login.
 		expect(t, s.do("GET", "/v1/users/me", pwdAdmin, nil), 200)
+		// Catalogue writes and admins' order actions are admin groups too
+		// (admin.products, admin.orders); the order below comes from an
+		// instance without the policy, sharing the database.
+		open := startServer(t, withoutMFAPolicy(cfg))
+		product := open.createProduct(open.adminToken(), map[string]any{"stock": 5})["id"].(string)
+		placed := open.placeOrder(customer, "mfa-1", orderLine{product, 1})
+		expect(t, placed, 201)
+		orderID := placed.JSON(t)["id"].(string)
+		for _, call := range []struct{ method, path string }{
+			{"POST", "/v1/products"}, {"PATCH", "/v1/products/" + product}, {"DELETE", "/v1/products/" + product},
+			{"POST", "/v1/orders/" + orderID + "/ship"}, {"POST", "/v1/orders/" + orderID + "/cancel"},
+			{"GET", "/v1/admin/reports/product-sales"}, {"POST", "/v1/admin/reports/product-sales/rebuild"},
+		} {
+			r := s.do(call.method, call.path, pwdAdmin, map[string]any{"name": "x"})
+			if r.Status != 403 || problemType(t, r) != "auth.mfa_required" {
+				t.Fatalf("%s %s with a password-only admin: %d %s", call.method, call.path, r.Status, r.Body)
+			}
+		}
+		// A customer cancels its own order without a second factor.
+		expect(t, s.do("POST", "/v1/orders/"+orderID+"/cancel", customer, nil), 200)
 
 		secret, _ := s.enableMFA(pwdAdmin)
 		ch := s.mfaChallenge(adminEmail, adminPassword)
 		r := s.do("POST", "/v1/auth/mfa", "", map[string]string{"mfa_token": ch, "code": codeAt(t, secret, 0)})
 		expect(t, r, 200)
 		otpAdmin := r.JSON(t)["access_token"].(string)
-		for _, path := range []string{"/v1/admin/flags", "/v1/admin/audit", "/v1/users", "/v1/admin/dead-letters"} {
+		for _, path := range []string{"/v1/admin/flags", "/v1/admin/audit", "/v1/users", "/v1/admin/dead-letters", "/v1/admin/reports/product-sales"} {
 			expect(t, s.do("GET", path, otpAdmin, nil), 200)
 		}
+		expect(t, s.do("PATCH", "/v1/products/"+product, otpAdmin, map[string]any{"name": "Renamed"}), 200)
 
 		// A single group: only that one is guarded.
 		one := testConfig(t, kind)
@@ -533,7 +555,14 @@ func TestRequireMFAForAdminRoutes(t *testing.T) {
 		adm := s2.adminToken()
 		expect(t, s2.do("GET", "/v1/admin/flags", adm, nil), 403)
 		expect(t, s2.do("GET", "/v1/admin/audit", adm, nil), 200)
+		expect(t, s2.do("GET", "/v1/admin/reports/product-sales", adm, nil), 200)
 	})
+}
+
+// withoutMFAPolicy is cfg with auth.require_mfa_for off.
+func withoutMFAPolicy(cfg config.Config) config.Config {
+	cfg.Auth.RequireMFAFor = nil
+	return cfg
 }
 
 // Guessing codes is throttled: after 5 wrong codes the next check is a 429

@@ -191,7 +191,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		Log: log, Audit: a.audit, RefreshTTL: cfg.Auth.RefreshTokenTTL, MFA: a.mfa, Privacy: usersimpl.Privacy{Events: a.events,
 			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) { return a.orders.ListForUser(ctx, id) }}})
 	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
-		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, HTTP: productsimpl.HTTPOptions{
+		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, MFA: a.mfa, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
 			SearchEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchEnabled, true) },
 			SKUMatch:      func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchSKUMatch, false) },
@@ -199,7 +199,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	if a.orders, err = ordersimpl.New(ordersimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres,
 		Products: a.products, Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
 		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
-		Audit:           a.audit,
+		Audit: a.audit, MFA: a.mfa,
 		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.CheckoutEnabled, true) }}); err != nil {
 		return nil, err
 	}

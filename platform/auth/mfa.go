@@ -33,8 +33,10 @@ func RequireMFA() gin.HandlerFunc {
 }
 
 // MFAGroups are the route groups auth.require_mfa_for may name. "admin"
-// names every admin group.
-var MFAGroups = []string{"admin", "admin.users", "admin.flags", "admin.audit", "admin.events"}
+// names every admin group: users (list, role changes), flags, audit, events
+// (dead letters, replay), products (catalogue writes) and orders (shipping,
+// an admin's cancel, sales reports).
+var MFAGroups = []string{"admin", "admin.users", "admin.flags", "admin.audit", "admin.events", "admin.products", "admin.orders"}
 
 // MFAPolicy says which route groups need a second factor
 // (auth.require_mfa_for); For gives the middleware of one group.
@@ -67,9 +69,30 @@ func (p *MFAPolicy) Required(group string) bool {
 }
 
 // For returns RequireMFA for a group that needs it, else a pass-through.
+// A nil policy needs nothing.
 func (p *MFAPolicy) For(group string) gin.HandlerFunc {
 	if p.Required(group) {
 		return RequireMFA()
 	}
-	return func(c *gin.Context) { c.Next() }
+	return NoSecondFactor
 }
+
+// ForAdmins is For on a route customers share with admins (an order's
+// cancel): the second factor is asked of callers with the admin role only.
+// Mount it after Require.
+func (p *MFAPolicy) ForAdmins(group string) gin.HandlerFunc {
+	if !p.Required(group) {
+		return NoSecondFactor
+	}
+	mfa := RequireMFA()
+	return func(c *gin.Context) {
+		if caller, ok := Caller(c); ok && caller.Role != RoleAdmin {
+			c.Next()
+			return
+		}
+		mfa(c)
+	}
+}
+
+// NoSecondFactor is the guard of a route group that needs no second factor.
+func NoSecondFactor(c *gin.Context) { c.Next() }

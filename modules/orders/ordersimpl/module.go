@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/auth"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -57,6 +58,9 @@ type Deps struct {
 	PaymentTransport func(http.RoundTripper) http.RoundTripper
 	// Audit records admins' order transitions (nil: not recorded).
 	Audit *audit.Log
+	// MFA says whether admins' order actions need a TOTP login
+	// (auth.require_mfa_for "admin.orders"); nil: they do not.
+	MFA *auth.MFAPolicy
 }
 
 // Timing tunes the payment driver, the provider client and the janitor.
@@ -149,6 +153,7 @@ func New(d Deps) (*Module, error) {
 	m.payer = app.NewPayer(m.Service, m.store, m.provider, pt, log, mx.payments)
 	m.sales = salesview.New(d.DB, d.Postgres, d.Events)
 	m.handlers = httpapi.NewHandlers(m.Service, m.sales, d.Cursors, d.BaseURL, d.CheckoutEnabled)
+	m.handlers.AdminMFA, m.handlers.AdminActingMFA = d.MFA.For("admin.orders"), d.MFA.ForAdmins("admin.orders")
 	m.ttl = firstPositive(d.Timing.IdempotencyTTL, d.IdempotencyTTL, 24*time.Hour)
 	m.janitor = firstPositive(d.Timing.JanitorEvery, 10*time.Minute)
 

@@ -5,6 +5,7 @@ package productsimpl
 import (
 	"context"
 	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/events"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,9 @@ type Deps struct {
 	HTTP     HTTPOptions
 	Events   *events.Bus // products.product_changed.v1 goes to its outbox
 	Audit    *audit.Log  // admin writes are recorded here
+	// MFA says whether catalogue writes need a TOTP login
+	// (auth.require_mfa_for "admin.products"); nil: they do not.
+	MFA *auth.MFAPolicy
 }
 
 // HTTPOptions tune the module's HTTP layer (base URL, catalogue caching,
@@ -54,7 +58,9 @@ var _ products.Service = (*Module)(nil)
 func New(d Deps) *Module {
 	st := store.New(d.DB, d.Postgres)
 	svc := app.New(st, d.Cache, d.Events, d.Audit, d.Log.With("module", "products"))
-	return &Module{Service: svc, store: st, handlers: httpapi.NewHandlers(svc, d.Cursors, d.HTTP)}
+	h := httpapi.NewHandlers(svc, d.Cursors, d.HTTP)
+	h.AdminMFA = d.MFA.For("admin.products")
+	return &Module{Service: svc, store: st, handlers: h}
 }
 
 // Routes mounts the module under /v1.

@@ -31,13 +31,18 @@ type Handlers struct {
 	baseURL string
 	// checkoutEnabled is the orders.checkout_enabled kill switch.
 	checkoutEnabled func(ctx context.Context) bool
+	// AdminMFA guards admin-only routes (ship, reports) and AdminActingMFA
+	// the cancel when an admin calls it (auth.MFAPolicy "admin.orders");
+	// nil: no second factor needed.
+	AdminMFA, AdminActingMFA gin.HandlerFunc
 }
 
 func NewHandlers(svc *app.Service, sales *salesview.View, cursors *query.Codec, baseURL string, checkoutEnabled func(ctx context.Context) bool) *Handlers {
 	if checkoutEnabled == nil {
 		checkoutEnabled = func(context.Context) bool { return true }
 	}
-	return &Handlers{svc: svc, sales: sales, cursors: cursors, baseURL: baseURL, checkoutEnabled: checkoutEnabled}
+	return &Handlers{svc: svc, sales: sales, cursors: cursors, baseURL: baseURL, checkoutEnabled: checkoutEnabled,
+		AdminMFA: auth.NoSecondFactor, AdminActingMFA: auth.NoSecondFactor}
 }
 
 // errCheckoutOff answers POST /v1/orders while an operator has switched

@@ -12,10 +12,10 @@ func (h *Handlers) Routes(v1 *gin.RouterGroup) {
 	o.POST("", h.place)
 	o.GET("", h.list)
 	o.GET("/:id", h.get)
-	o.POST("/:id/cancel", h.cancel)
-	o.POST("/:id/ship", auth.Require(auth.RoleAdmin), h.ship)
+	o.POST("/:id/cancel", h.AdminActingMFA, h.cancel)
+	o.POST("/:id/ship", auth.Require(auth.RoleAdmin), h.AdminMFA, h.ship)
 
-	reports := v1.Group("/admin/reports", auth.Require(auth.RoleAdmin))
+	reports := v1.Group("/admin/reports", auth.Require(auth.RoleAdmin), h.AdminMFA)
 	reports.GET("/product-sales", h.salesList)
 	reports.POST("/product-sales/rebuild", h.salesRebuild)
 }

@@ -19,6 +19,7 @@ import (
 	"example.com/productapi/modules/products/internal/app"
 	"example.com/productapi/modules/products/internal/store"
 	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/query"
 )
@@ -34,6 +35,9 @@ type Handlers struct {
 	// searchCacheControl is for lists using q: their result depends on the
 	// caller's rollout variant (SKUMatch), so shared caches must not keep them.
 	searchCacheControl string
+	// AdminMFA guards the catalogue writes (auth.MFAPolicy.For
+	// "admin.products"); nil: no second factor needed.
+	AdminMFA gin.HandlerFunc
 }
 
 // Options tune the handlers.
@@ -63,7 +67,7 @@ func NewHandlers(svc *app.Service, cursors *query.Codec, o Options) *Handlers {
 		skuMatch = func(context.Context) bool { return false }
 	}
 	return &Handlers{svc: svc, cursors: cursors, baseURL: o.BaseURL, cacheControl: cc, searchOn: on, skuMatchOn: skuMatch,
-		searchCacheControl: fmt.Sprintf("private, max-age=%d", int(o.MaxAge.Seconds()))}
+		searchCacheControl: fmt.Sprintf("private, max-age=%d", int(o.MaxAge.Seconds())), AdminMFA: auth.NoSecondFactor}
 }
 
 var (

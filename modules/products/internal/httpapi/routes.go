@@ -12,7 +12,7 @@ func (h *Handlers) Routes(v1 *gin.RouterGroup) {
 	public.GET("", h.list)
 	public.GET("/:id", h.get)
 
-	admin := v1.Group("/products", auth.Require(auth.RoleAdmin))
+	admin := v1.Group("/products", auth.Require(auth.RoleAdmin), h.AdminMFA)
 	admin.POST("", h.create)
 	admin.PATCH("/:id", h.patch)
 	admin.DELETE("/:id", h.delete)
