@@ -24,6 +24,7 @@ import (
 	"example.com/productapi/modules/orders"
 	"example.com/productapi/modules/orders/ordersimpl"
 	"example.com/productapi/platform/ids"
+	"example.com/productapi/platform/testkit"
 )
 
 const chromiumPath = "/usr/bin/chromium"
@@ -34,10 +35,7 @@ const chromiumPath = "/usr/bin/chromium"
 func browserContext(t *testing.T) (context.Context, func() []string) {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("REQUIRE_BROWSER") == "1" {
-			t.Fatalf("REQUIRE_BROWSER=1 but %s is missing: apt-get install -y chromium", chromiumPath)
-		}
-		t.Skipf("%s not installed (apt-get install -y chromium); REQUIRE_BROWSER=1 makes this a failure", chromiumPath)
+		testkit.Unavailable(t, "REQUIRE_BROWSER", chromiumPath+" is missing: apt-get install -y chromium")
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),

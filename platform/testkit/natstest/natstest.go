@@ -4,19 +4,13 @@
 package natstest
 
 import (
-	"os"
 	"testing"
+
+	"example.com/productapi/platform/testkit"
 )
 
 // URL is TEST_NATS_URL, skipping (or failing under REQUIRE_NATS=1) without it.
 func URL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("TEST_NATS_URL")
-	if u == "" {
-		if os.Getenv("REQUIRE_NATS") == "1" {
-			t.Fatal("REQUIRE_NATS=1 but TEST_NATS_URL is not set")
-		}
-		t.Skip("TEST_NATS_URL not set")
-	}
-	return u
+	return testkit.Env(t, "TEST_NATS_URL", "REQUIRE_NATS")
 }

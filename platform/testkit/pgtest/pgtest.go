@@ -8,12 +8,13 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+
+	"example.com/productapi/platform/testkit"
 )
 
 var seq atomic.Int64
@@ -21,14 +22,7 @@ var seq atomic.Int64
 // Require skips or fails tb when no Postgres is configured.
 func Require(tb testing.TB) string {
 	tb.Helper()
-	admin := os.Getenv("TEST_DATABASE_URL")
-	if admin == "" {
-		if os.Getenv("REQUIRE_POSTGRES") == "1" {
-			tb.Fatal("REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set")
-		}
-		tb.Skip("needs Postgres (TEST_DATABASE_URL)")
-	}
-	return admin
+	return testkit.Env(tb, "TEST_DATABASE_URL", "REQUIRE_POSTGRES")
 }
 
 // FreshDatabase creates a database named <prefix>_<unique> and returns its

@@ -10,6 +10,7 @@ package replicatest
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"net/url"
 	"os"
 	"strings"
@@ -18,6 +19,7 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/pgtest"
 )
 
@@ -46,10 +48,7 @@ func need(tb testing.TB, env, what, script string) string {
 			return u
 		}
 	}
-	if os.Getenv("REQUIRE_REPLICA") == "1" {
-		tb.Fatalf("REQUIRE_REPLICA=1 but %s (%s starts %s)", problem, script, what)
-	}
-	tb.Skipf("needs %s: %s (%s)", what, problem, script)
+	testkit.Unavailable(tb, "REQUIRE_REPLICA", fmt.Sprintf("%s (%s starts %s)", problem, script, what))
 	return ""
 }
 
