@@ -18,10 +18,8 @@ var errMFARequired = apperr.New(apperr.KindForbidden, "auth.mfa_required",
 // the token's amr. Mount it after Require.
 func RequireMFA() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p, ok := Caller(c)
+		p, ok := callerOr401(c)
 		if !ok {
-			c.Header("WWW-Authenticate", `Bearer realm="api"`)
-			httpx.Error(c, errUnauthorized)
 			return
 		}
 		if !p.MFA {

@@ -67,14 +67,22 @@ func (t *Tokens) Authenticate(external ...External) gin.HandlerFunc {
 	}
 }
 
+// callerOr401 returns the caller, or answers 401 with a Bearer challenge.
+func callerOr401(c *gin.Context) (Principal, bool) {
+	p, ok := Caller(c)
+	if !ok {
+		c.Header("WWW-Authenticate", `Bearer realm="api"`)
+		httpx.Error(c, errUnauthorized)
+	}
+	return p, ok
+}
+
 // Require rejects anonymous callers (401) and, when roles are given, callers
 // without one of them (403).
 func Require(roles ...string) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		p, ok := Caller(c)
+		p, ok := callerOr401(c)
 		if !ok {
-			c.Header("WWW-Authenticate", `Bearer realm="api"`)
-			httpx.Error(c, errUnauthorized)
 			return
 		}
 		if len(roles) > 0 {

@@ -13,6 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
 	"github.com/sony/gobreaker/v2"
+
+	"example.com/productapi/platform/resilience"
 )
 
 // ErrL2Unavailable wraps the error Invalidate, BumpVersion and friends return
@@ -88,21 +90,8 @@ type l2 struct {
 
 func newL2(rdb redis.UniversalClient, timeout, cooldown time.Duration, log *slog.Logger) *l2 {
 	l := &l2{rdb: rdb, timeout: timeout, errLog: newRateLog(log, 10*time.Second)}
-	l.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
-		Name:        "cache-l2",
-		MaxRequests: 1, // one probe when half-open; the rest keep skipping L2
-		Timeout:     cooldown,
-		ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= breakerTrips },
-		IsExcluded:  func(err error) bool { return errors.Is(err, errCallerGone) },
-		OnStateChange: func(_ string, from, to gobreaker.State) {
-			// Transitions are rare (at most one per cooldown), so no rate limit.
-			lvl := slog.LevelWarn
-			if to == gobreaker.StateClosed {
-				lvl = slog.LevelInfo
-			}
-			log.Log(context.Background(), lvl, "redis circuit breaker", "from", from.String(), "to", to.String())
-		},
-	})
+	l.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](resilience.RedisBreaker("cache-l2", breakerTrips, cooldown,
+		func(err error) bool { return errors.Is(err, errCallerGone) }, log))
 	return l
 }
 

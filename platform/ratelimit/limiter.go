@@ -16,6 +16,7 @@ import (
 	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/httpx"
+	"example.com/productapi/platform/resilience"
 )
 
 // ErrLimited is the 429 a refused request gets (with Retry-After).
@@ -77,20 +78,8 @@ func New(o Options) *Limiter {
 	l := &Limiter{opts: o, local: NewLocal(o.Now), log: o.Log}
 	if o.Redis != nil {
 		l.remote = NewRedis(o.Redis, o.Namespace, o.Now)
-		l.cb = gobreaker.NewCircuitBreaker[Decision](gobreaker.Settings{
-			Name:        "ratelimit-redis",
-			MaxRequests: 1, // one probe when half-open; the rest decide locally
-			Timeout:     o.Cooldown,
-			ReadyToTrip: func(c gobreaker.Counts) bool { return c.ConsecutiveFailures >= breakerTrips },
-			IsExcluded:  func(err error) bool { return errors.Is(err, errCallerGone) },
-			OnStateChange: func(_ string, from, to gobreaker.State) {
-				lvl := slog.LevelWarn
-				if to == gobreaker.StateClosed {
-					lvl = slog.LevelInfo
-				}
-				o.Log.Log(context.Background(), lvl, "rate limit redis breaker", "from", from.String(), "to", to.String())
-			},
-		})
+		l.cb = gobreaker.NewCircuitBreaker[Decision](resilience.RedisBreaker("ratelimit-redis", breakerTrips, o.Cooldown,
+			func(err error) bool { return errors.Is(err, errCallerGone) }, o.Log))
 	}
 	l.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ratelimit_decisions_total", Help: "Rate limit decisions by route group and outcome (allowed, limited).",
