@@ -171,6 +171,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		NegativeTTL:  cfg.Cache.NegativeTTL,
 		StaleFor:     cfg.Cache.StaleFor,
 		AckTimeout:   cfg.Cache.InvalidationAckTimeout,
+		RedisTimeout: cfg.Cache.RedisTimeout,
 		L2Enabled:    func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.L2CacheEnabled, true) },
 		LoadContext:  db.FreshSince, // with replicas: fills after an invalidation never read a lagging one
 	}, rc, log.With("component", "cache"), a.metrics.Registry)

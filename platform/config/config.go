@@ -174,8 +174,11 @@ type Cache struct {
 	NegativeTTL            time.Duration `yaml:"negative_ttl"`
 	StaleFor               time.Duration `yaml:"stale_for"`
 	InvalidationAckTimeout time.Duration `yaml:"invalidation_ack_timeout"`
-	CatalogueMaxAge        time.Duration `yaml:"catalogue_max_age"`
-	CatalogueStaleWhileRe  time.Duration `yaml:"catalogue_stale_while_revalidate"`
+	// RedisTimeout bounds one L2 call; a few overruns in a row open the
+	// breaker and reads skip Redis until it answers again.
+	RedisTimeout          time.Duration `yaml:"redis_timeout"`
+	CatalogueMaxAge       time.Duration `yaml:"catalogue_max_age"`
+	CatalogueStaleWhileRe time.Duration `yaml:"catalogue_stale_while_revalidate"`
 }
 
 // Defaults are the values used when neither the file nor the environment
@@ -229,6 +232,7 @@ func Defaults() Config {
 			NegativeTTL:            5 * time.Second,
 			StaleFor:               10 * time.Minute,
 			InvalidationAckTimeout: 100 * time.Millisecond,
+			RedisTimeout:           100 * time.Millisecond,
 			CatalogueMaxAge:        60 * time.Second,
 			CatalogueStaleWhileRe:  300 * time.Second,
 		},
@@ -466,6 +470,9 @@ func (c Config) Validate() error {
 	}
 	if c.Cache.L1MaxEntries <= 0 {
 		return &Error{Setting: "cache.l1_max_entries", Problem: "must be positive"}
+	}
+	if c.Cache.RedisTimeout <= 0 {
+		return &Error{Setting: "cache.redis_timeout", Problem: "must be positive"}
 	}
 	if err := c.validateSecurity(); err != nil {
 		return err

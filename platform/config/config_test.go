@@ -69,6 +69,8 @@ func TestBadSettingsNameTheSetting(t *testing.T) {
 	dir := t.TempDir()
 	unknownKey := filepath.Join(dir, "unknown.yaml")
 	_ = os.WriteFile(unknownKey, []byte("htp:\n  addr: x\n"), 0o600)
+	zeroRedisTimeout := filepath.Join(dir, "zero-redis-timeout.yaml")
+	_ = os.WriteFile(zeroRedisTimeout, []byte("cache:\n  redis_timeout: 0s\n"), 0o600)
 	for _, tc := range []struct {
 		name, path string
 		env        map[string]string
@@ -80,6 +82,7 @@ func TestBadSettingsNameTheSetting(t *testing.T) {
 		{"unknown log format", "", map[string]string{"LOG_FORMAT": "xml"}, "LOG_FORMAT"},
 		{"unreadable config file", filepath.Join(dir, "missing.yaml"), nil, "config file"},
 		{"unknown key in file", unknownKey, nil, "config file"},
+		{"zero cache redis timeout", zeroRedisTimeout, nil, "cache.redis_timeout"},
 		{"bad redis url", "", map[string]string{"REDIS_URL": "http://x"}, "REDIS_URL"},
 		{"bad auto migrate", "", map[string]string{"AUTO_MIGRATE": "sometimes"}, "AUTO_MIGRATE"},
 		{"short signing key", "", map[string]string{"AUTH_SIGNING_KEY": "short"}, "AUTH_SIGNING_KEY"},
