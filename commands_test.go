@@ -115,14 +115,15 @@ func TestServeWithNoConfigurationAndGracefulShutdown(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("server did not start")
 	}
-	res, err := http.Get("http://" + addr + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		t.Fatalf("readyz %d", res.StatusCode)
-	}
+	// onListen runs just before the server marks itself ready: poll.
+	waitFor(t, 10*time.Second, "readyz 200", func() bool {
+		res, err := http.Get("http://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
 	if _, err := os.Stat(dir + "/data/app.db"); err != nil {
 		t.Fatalf("embedded store not created under ./data: %v", err)
 	}

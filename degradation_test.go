@@ -36,7 +36,7 @@ func TestDatabaseOutageDegradesAndHeals(t *testing.T) {
 	s := startServer(t, cfg)
 	admin := s.adminToken()
 	id := s.createProduct(admin, map[string]any{"name": "Survivor"})["id"].(string)
-	time.Sleep(600 * time.Millisecond)                       // past the write's delayed second invalidation
+	time.Sleep(1500 * time.Millisecond)                      // well past the write's delayed second invalidation (500 ms)
 	expect(t, s.do("GET", "/v1/products/"+id, "", nil), 200) // cached
 
 	proxy.SetCut(true)

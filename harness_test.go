@@ -99,6 +99,24 @@ func testConfig(t *testing.T, kind storeKind) config.Config {
 	return cfg
 }
 
+// patientRedis gives Redis 2 s budgets instead of production's tens of
+// milliseconds. On a loaded CI machine (race detector, parallel builds) a
+// Redis reply can overrun those, and the limiter or the cache would then
+// decide locally or trip a breaker: correct behaviour, but not what a test
+// asserting exact shared counts or a healthy Redis expects.
+func patientRedis(cfg config.Config) config.Config {
+	cfg.RateLimit.RedisTimeout = 2 * time.Second
+	cfg.Cache.RedisTimeout = 2 * time.Second
+	if cfg.Redis.URL != "" {
+		sep := "?"
+		if strings.Contains(cfg.Redis.URL, "?") {
+			sep = "&"
+		}
+		cfg.Redis.URL += sep + "read_timeout=2s&write_timeout=2s&pool_timeout=2s"
+	}
+	return cfg
+}
+
 // testServer is one running instance behind the real middleware chain and
 // the same compression handler as production.
 type testServer struct {

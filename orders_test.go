@@ -20,6 +20,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"example.com/productapi/modules/orders"
 	"example.com/productapi/modules/orders/ordersimpl"
 	"example.com/productapi/platform/config"
 )
@@ -875,7 +876,20 @@ func TestSalesReportRebuild(t *testing.T) {
 			}
 			return len(rep) == 2
 		}
+		// The totals alone cannot tell "done" from "paid3 and cancelled3 not
+		// applied yet" (they cancel out), so first wait until the view has
+		// handled every paid/cancelled event and has no delivery pending
+		// (Redeliver's included).
+		gdb := s.app.db.Gorm
+		caughtUp := func() bool {
+			var events, handled, pending int64
+			gdb.Raw("SELECT count(*) FROM event_outbox WHERE type IN ?", []string{orders.EventOrderPaid, orders.EventOrderCancelled}).Scan(&events)
+			gdb.Raw("SELECT count(*) FROM event_inbox WHERE consumer = ?", "orders-sales-view").Scan(&handled)
+			gdb.Raw("SELECT count(*) FROM event_deliveries WHERE consumer = ?", "orders-sales-view").Scan(&pending)
+			return events > 0 && handled == events && pending == 0
+		}
 		waitReport := func(what string) map[string]map[string]any {
+			waitFor(t, 15*time.Second, what+": sales view caught up", caughtUp)
 			deadline := time.Now().Add(15 * time.Second)
 			for {
 				rep := report()

@@ -132,11 +132,13 @@ func TestSubscriptionKeepalive(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = b.Close() })
-	b.healthEvery = 100 * time.Millisecond
+	// Each round allows healthEvery for the Pong through the proxy: 300 ms
+	// leaves room for a loaded machine running -race.
+	b.healthEvery = 300 * time.Millisecond
 	b.Start(context.Background())
 	ctx := context.Background()
 
-	time.Sleep(500 * time.Millisecond) // idle through several ping rounds
+	time.Sleep(1500 * time.Millisecond) // idle through several ping rounds
 	if st := b.Stats(); !st.Subscribed || st.PubSubErrors != 0 {
 		t.Fatalf("quiet link dropped: %+v", st)
 	}
@@ -147,7 +149,7 @@ func TestSubscriptionKeepalive(t *testing.T) {
 	eventually(t, 2*time.Second, "b hears a after idling", func() bool { _, ok := b.Get(ctx, "K"); return !ok })
 
 	p.SetFrozen(true)
-	took := eventually(t, 2*time.Second, "b notices the dead link", func() bool { return !b.Stats().Subscribed })
+	took := eventually(t, 5*time.Second, "b notices the dead link", func() bool { return !b.Stats().Subscribed })
 	t.Logf("silent link loss detected after %s (keepalive %s)", took, b.healthEvery)
 }
 

@@ -27,7 +27,9 @@ func newPair(t *testing.T, window time.Duration) (*Tracker, *Tracker) {
 }
 
 func TestMarksAreSharedAndExpire(t *testing.T) {
-	a, b := newPair(t, 300*time.Millisecond)
+	// 2 s: the three Redis round trips below must fit in the window even on
+	// a loaded machine; the expiry wait allows 10 s.
+	a, b := newPair(t, 2*time.Second)
 	ctx := context.Background()
 	if a.WroteRecently(ctx, "u1") || b.WroteRecently(ctx, "u1") {
 		t.Fatal("nobody wrote yet")

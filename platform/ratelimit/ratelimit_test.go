@@ -224,14 +224,17 @@ func TestLimiterFallsBackToLocalAndRecovers(t *testing.T) {
 	opt := *rdb.Options()
 	opt.Addr = proxy.Addr()
 	opt.MaxRetries = -1
-	opt.DialTimeout = 100 * time.Millisecond
-	opt.ReadTimeout = 100 * time.Millisecond
-	opt.WriteTimeout = 100 * time.Millisecond
+	// Generous budgets: a healthy call that overran one would be decided
+	// locally and put the exact counts below off by one. Detecting the
+	// black hole then takes breakerTrips x 1 s.
+	opt.DialTimeout = time.Second
+	opt.ReadTimeout = time.Second
+	opt.WriteTimeout = time.Second
 	viaProxy := redis.NewClient(&opt)
 	t.Cleanup(func() { _ = viaProxy.Close() })
 	p := Policy{Name: "auth", Limit: 5, Window: time.Minute}
 	l := New(Options{Policies: map[string]Policy{GroupAuth: p}, Redis: viaProxy, Namespace: testNamespace(t, rdb),
-		RedisTimeout: 200 * time.Millisecond, Cooldown: 200 * time.Millisecond})
+		RedisTimeout: time.Second, Cooldown: 200 * time.Millisecond})
 	ctx := context.Background()
 	for i := 0; i < 2; i++ {
 		if !l.Allow(ctx, "ip:203.0.113.9", p).Allowed {

@@ -14,7 +14,7 @@ import (
 func TestRedisBreakerTripsIgnoresGoneCallersAndLogs(t *testing.T) {
 	gone, down := errors.New("caller gone"), errors.New("redis down")
 	var logs bytes.Buffer
-	cb := gobreaker.NewCircuitBreaker[struct{}](RedisBreaker("test-redis", 3, 20*time.Millisecond,
+	cb := gobreaker.NewCircuitBreaker[struct{}](RedisBreaker("test-redis", 3, 500*time.Millisecond,
 		func(err error) bool { return errors.Is(err, gone) }, slog.New(slog.NewJSONHandler(&logs, nil))))
 	fail := func(err error) { _, _ = cb.Execute(func() (struct{}, error) { return struct{}{}, err }) }
 
@@ -30,7 +30,7 @@ func TestRedisBreakerTripsIgnoresGoneCallersAndLogs(t *testing.T) {
 	if cb.State() != gobreaker.StateOpen {
 		t.Fatalf("state %s after 3 consecutive failures, want open", cb.State())
 	}
-	time.Sleep(30 * time.Millisecond) // the cooldown: one probe goes through
+	time.Sleep(600 * time.Millisecond) // past the cooldown: one probe goes through
 	if _, err := cb.Execute(func() (struct{}, error) { return struct{}{}, nil }); err != nil || cb.State() != gobreaker.StateClosed {
 		t.Fatalf("probe after the cooldown: %v, state %s", err, cb.State())
 	}
