@@ -312,8 +312,15 @@ func TestDeadLettersAndReplayOverHTTP(t *testing.T) {
 		if p, _ := dl["payload"].(map[string]any); p["n"].(float64) != 7 {
 			t.Errorf("payload = %v, want the object", dl["payload"])
 		}
-		if code, one := do(t, api, "GET", "/v1/admin/dead-letters/"+id); code != 200 || one["id"] != id {
+		if code, one := do(t, api, "GET", "/v1/admin/dead-letters/"+id); code != 200 || one["id"] != id || one["payload"] == nil {
 			t.Errorf("get: %d %v", code, one)
+		}
+		if code, one := do(t, api, "GET", "/v1/admin/dead-letters/"+id+"?fields=id,error"); code != 200 || len(one) != 2 ||
+			one["id"] != id || one["error"] != "stock service said no for o-1" {
+			t.Errorf("get with fields: %d %v", code, one)
+		}
+		if code, _ := do(t, api, "GET", "/v1/admin/dead-letters/"+id+"?fields=secret"); code != 400 {
+			t.Errorf("get with an unknown field: %d, want 400", code)
 		}
 		for _, bad := range []string{"nope", "0190a0b0-0000-7000-8000-000000000000"} {
 			if code, _ := do(t, api, "GET", "/v1/admin/dead-letters/"+bad); code != 404 {

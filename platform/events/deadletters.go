@@ -235,13 +235,18 @@ func render(d DeadLetter, p query.Params) any {
 }
 
 func (b *Bus) getDeadLetter(c *gin.Context) {
+	params, err := query.ParseFields(DeadLetterListSpec, c.Request.URL.Query())
+	if err != nil {
+		httpx.Error(c, err)
+		return
+	}
 	d, err := b.DeadLetter(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		httpx.Error(c, err)
 		return
 	}
 	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, d)
+	c.JSON(http.StatusOK, render(d, params))
 }
 
 // replayDeadLetter answers 200 when the handler succeeded during the
