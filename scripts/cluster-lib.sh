@@ -5,6 +5,10 @@ CLUSTER_BIN=${CLUSTER_BIN:-$CLUSTER_STATE/app}
 CLUSTER_DB=${CLUSTER_DB:-productapi_cluster}
 CLUSTER_PG=${CLUSTER_PG:-postgres://postgres@127.0.0.1:5432}
 CLUSTER_LB_PORT=${CLUSTER_LB_PORT:-18080}
+# The load balancer cluster-up starts: nginx (default; passive checks only) or
+# haproxy (active GET /readyz checks; stats page on CLUSTER_LB_STATS_PORT).
+CLUSTER_LB=${CLUSTER_LB:-nginx}
+CLUSTER_LB_STATS_PORT=${CLUSTER_LB_STATS_PORT:-18404}
 CLUSTER_PORTS=(18081 18082 18083)
 # 1 (default): the cluster gets its own Redis (16379) and NATS (14222), so
 # chaos can restart them without disturbing anybody else's tests on 6379/4222.
@@ -100,4 +104,75 @@ start_nats() {
   echo $! >"$CLUSTER_STATE/nats.pid"
   for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/$CLUSTER_NATS_PORT) 2>/dev/null && return 0; sleep 0.1; done
   clog "nats on $CLUSTER_NATS_PORT did not start"; return 1
+}
+
+# lb_running: prints the kind of load balancer that runs now (nginx or
+# haproxy, from the pid files); fails when none does.
+lb_running() {
+  if pid_alive "$CLUSTER_STATE/haproxy.pid"; then echo haproxy
+  elif pid_alive "$CLUSTER_STATE/nginx.pid"; then echo nginx
+  else return 1; fi
+}
+
+# haproxy_stats: the stats CSV (one line per proxy/server, header "# pxname,svname,...").
+haproxy_stats() { curl -fsS "http://127.0.0.1:$CLUSTER_LB_STATS_PORT/;csv;norefresh"; }
+
+# haproxy_status i: what HAProxy thinks of instance i (server productapi/app<i>):
+# UP, DOWN, "DOWN 1/2" (coming up), "UP 1/1" (going down), MAINT, ...
+haproxy_status() {
+  haproxy_stats 2>/dev/null | awk -F, -v sv="app$1" '
+    NR == 1 { for (c = 1; c <= NF; c++) col[$c] = c; next }
+    $1 == "productapi" && $2 == sv { print $col["status"]; found = 1 }
+    END { exit !found }'
+}
+
+# haproxy_cli cmd...: one command on the admin socket (needs socat; silent without it).
+haproxy_cli() {
+  command -v socat >/dev/null && [[ -S $CLUSTER_STATE/haproxy.sock ]] || return 0
+  echo "$*" | socat -t 2 stdio "unix-connect:$CLUSTER_STATE/haproxy.sock"
+}
+
+# lb_wait_up i [seconds]: until the load balancer routes to instance i again.
+# HAProxy: until its /readyz check passed "rise" times (status UP). nginx has
+# no such state (passive checks: it just tries the server), nothing to wait for.
+lb_wait_up() {
+  local i=$1 deadline=$((SECONDS + ${2:-30})) st=""
+  [[ $(lb_running) == haproxy ]] || return 0
+  until st=$(haproxy_status "$i") && [[ $st == UP ]]; do
+    ((SECONDS < deadline)) || { clog "haproxy still reports app$i as '${st:-?}' after ${2:-30}s"; return 1; }
+    sleep 0.1
+  done
+}
+
+# haproxy_watch_down i [seconds]: (run in the background right before the
+# SIGTERM) logs how long HAProxy took to take instance i out of rotation.
+haproxy_watch_down() {
+  local i=$1 t0 st="" deadline=$((SECONDS + ${2:-15}))
+  t0=$(date +%s%3N)
+  until st=$(haproxy_status "$i") && [[ $st == DOWN* || $st == MAINT* ]]; do
+    ((SECONDS < deadline)) || { clog "instance $i: haproxy still reports '${st:-?}' ${2:-15}s after SIGTERM"; return 1; }
+    sleep 0.05
+  done
+  clog "instance $i: haproxy marked it $st $(($(date +%s%3N) - t0)) ms after SIGTERM"
+}
+
+# haproxy_report before.csv after.csv: per-server counters of the backend
+# between two haproxy_stats snapshots (check-downs, retries, redispatches,
+# connection/response errors, 5xx) as a markdown table; the BACKEND row sums
+# the servers and also counts the 5xx HAProxy generated itself (502/503/504).
+haproxy_report() {
+  awk -F, '
+    FNR == 1 { for (c = 1; c <= NF; c++) col[$c] = c; next }
+    $1 != "productapi" { next }
+    NR == FNR { for (k in col) b[$2, k] = $col[k]; next }
+    {
+      n = split("chkdown wretr wredis econ eresp hrsp_5xx stot", ks, " ")
+      row = "| " $2 " | " $col["status"]
+      for (j = 1; j <= n; j++) row = row " | " ($col[ks[j]] - b[$2, ks[j]])
+      print row " |"
+    }' "$1" "$2" | {
+    echo "| haproxy server | status now | marked down | retries | redispatches | connection errors | response errors | 5xx | requests |"
+    echo "|---|---|---|---|---|---|---|---|---|"
+    cat
+  }
 }
