@@ -45,20 +45,33 @@ type Drain struct {
 	// readiness turned false, before it stops listening. It gives load
 	// balancers time to notice (an active /readyz check needs a few
 	// intervals; a Kubernetes endpoint update takes seconds). During the
-	// delay keep-alives are off, so every response closes its connection
-	// and proxies stop reusing pooled connections to this instance.
+	// delay every response carries Connection: close, so each pooled
+	// connection a proxy reuses is closed after its answer. Idle ones are
+	// left open until Shutdown: closing them at once (what
+	// SetKeepAlivesEnabled(false) does) races a proxy that is just sending
+	// on one, and a POST lost that way is not retried.
 	Delay time.Duration
 	// Timeout bounds the wait for in-flight requests after the delay.
 	Timeout time.Duration
 }
 
 // ServeDrain is Serve with a drain delay: on ctx cancellation, in order,
-//  1. /readyz turns 503 and keep-alives are disabled,
+//  1. /readyz turns 503 and responses start carrying Connection: close,
 //  2. the server keeps serving for d.Delay (new connections still accepted),
 //  3. Shutdown: the listener closes (new connections are refused, which a
 //     proxy retries on another upstream) and in-flight requests finish
 //     within d.Timeout.
 func ServeDrain(ctx context.Context, srv *http.Server, ln net.Listener, ready *atomic.Bool, d Drain, log *slog.Logger) error {
+	var draining atomic.Bool
+	if d.Delay > 0 {
+		next := srv.Handler // set before Serve starts: no race with it
+		srv.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if draining.Load() {
+				w.Header().Set("Connection", "close") // net/http closes after this response
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	ready.Store(true)
@@ -71,7 +84,7 @@ func ServeDrain(ctx context.Context, srv *http.Server, ln net.Listener, ready *a
 	}
 	ready.Store(false)
 	if d.Delay > 0 {
-		srv.SetKeepAlivesEnabled(false)
+		draining.Store(true)
 		log.Info("shutting down: not ready, still serving during the drain delay", "delay", d.Delay)
 		select {
 		case <-time.After(d.Delay):

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"log/slog"
@@ -46,6 +47,29 @@ func TestServeDrainOrdering(t *testing.T) {
 	base := "http://" + ln.Addr().String()
 	waitFor(t, func() bool { return get(base+"/readyz") == 200 })
 
+	// A proxy's pooled keep-alive connection, idle when SIGTERM arrives.
+	pooled, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pooled.Close()
+	pooledReader := bufio.NewReader(pooled)
+	askPooled := func() (*http.Response, error) {
+		if _, err := io.WriteString(pooled, "GET /fast HTTP/1.1\r\nHost: lb\r\n\r\n"); err != nil {
+			return nil, err
+		}
+		res, err := http.ReadResponse(pooledReader, nil)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		return res, nil
+	}
+	if res, err := askPooled(); err != nil || res.Close {
+		t.Fatalf("pooled connection before SIGTERM: %v (close=%v)", err, res != nil && res.Close)
+	}
+
 	slow := make(chan string, 1)
 	go func() {
 		res, err := http.Get(base + "/slow")
@@ -72,6 +96,12 @@ func TestServeDrainOrdering(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || !res.Close {
 		t.Fatalf("during the delay: status %d, Connection: close=%v; want 200 and close", res.StatusCode, res.Close)
+	}
+	// The idle pooled connection was not closed under the proxy's feet: a
+	// request sent on it is answered, and only then is it closed.
+	time.Sleep(50 * time.Millisecond)
+	if res, err := askPooled(); err != nil || res.StatusCode != 200 || !res.Close {
+		t.Fatalf("request on a connection pooled before SIGTERM: %v %+v; want 200 with Connection: close", err, res)
 	}
 	select {
 	case err := <-done:
