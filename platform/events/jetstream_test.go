@@ -113,6 +113,10 @@ func TestJetStreamEndToEndSurvivesNATSOutage(t *testing.T) {
 		})
 	}
 	waitEffects("jsalpha", 10)
+	// Every consumer done before the next cut: a NAK lost in a cut is only
+	// redelivered after AckWait (HandlerTimeout + 30 s), longer than the
+	// waits below. (Correct at-least-once behaviour, not what this checks.)
+	waitEffects("jsflaky", 10)
 	eventually(t, 5*time.Second, "healthy", func() bool { return b.Health(context.Background()) == nil })
 
 	// Cut while running: publishing stops, nothing is lost.
