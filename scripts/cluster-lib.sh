@@ -5,9 +5,10 @@ CLUSTER_BIN=${CLUSTER_BIN:-$CLUSTER_STATE/app}
 CLUSTER_DB=${CLUSTER_DB:-productapi_cluster}
 CLUSTER_PG=${CLUSTER_PG:-postgres://postgres@127.0.0.1:5432}
 CLUSTER_LB_PORT=${CLUSTER_LB_PORT:-18080}
-# The load balancer cluster-up starts: nginx (default; passive checks only) or
-# haproxy (active GET /readyz checks; stats page on CLUSTER_LB_STATS_PORT).
-CLUSTER_LB=${CLUSTER_LB:-nginx}
+# The load balancer cluster-up starts: haproxy (default: active GET /readyz
+# checks; stats page on CLUSTER_LB_STATS_PORT) or nginx (passive checks only:
+# it keeps sending to a draining instance until its listener closes).
+CLUSTER_LB=${CLUSTER_LB:-haproxy}
 CLUSTER_LB_STATS_PORT=${CLUSTER_LB_STATS_PORT:-18404}
 CLUSTER_PORTS=(18081 18082 18083)
 # 1 (default): the cluster gets its own Redis (16379) and NATS (14222), so
