@@ -7,6 +7,7 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 
 	"example.com/productapi/platform/auth"
+	"example.com/productapi/platform/httpx"
 )
 
 // Evaluation context attribute names (besides targetingKey, which is the
@@ -33,7 +34,8 @@ type attrsKey struct{}
 // evaluation time (auth.FromContext), so it works before authentication.
 func Middleware() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		a := requestAttrs{ip: c.ClientIP(), path: c.FullPath(), userAgent: c.Request.UserAgent()}
+		// httpx.ClientIP: resolved once per request by httpx.Base.
+		a := requestAttrs{ip: httpx.ClientIP(c), path: c.FullPath(), userAgent: c.Request.UserAgent()}
 		if a.path == "" {
 			a.path = c.Request.URL.Path
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 
@@ -81,13 +82,28 @@ func NoneMatch(c *gin.Context, etag string) bool {
 	return false
 }
 
+// etagKey is "ETag" as Header.Set stores it ("Etag"): canonicalized once,
+// because canonicalizing a non-canonical key allocates on every Set.
+var etagKey = textproto.CanonicalMIMEHeaderKey("ETag")
+
+// setValidators does what h.Set("ETag", etag) and, when cacheControl is not
+// empty, h.Set("Cache-Control", cacheControl) do, with one allocation: both
+// values live in one per-request array, each header getting a window of
+// capacity 1 (an Add to one of them reallocates instead of overwriting the
+// other), as Header.Clone lays values out.
+func setValidators(h http.Header, etag, cacheControl string) {
+	if cacheControl == "" {
+		h[etagKey] = []string{etag}
+		return
+	}
+	vals := []string{etag, cacheControl}
+	h[etagKey] = vals[0:1:1]
+	h["Cache-Control"] = vals[1:2:2]
+}
+
 // NotModified writes a 304 with the validators and caching headers only.
 func NotModified(c *gin.Context, etag, cacheControl string) {
-	h := c.Writer.Header()
-	h.Set("ETag", etag)
-	if cacheControl != "" {
-		h.Set("Cache-Control", cacheControl)
-	}
+	setValidators(c.Writer.Header(), etag, cacheControl)
 	c.Status(http.StatusNotModified)
 	c.Writer.WriteHeaderNow()
 	c.Abort()
@@ -100,11 +116,7 @@ func WriteCacheable(c *gin.Context, status int, etag, cacheControl string, body 
 		NotModified(c, etag, cacheControl)
 		return
 	}
-	h := c.Writer.Header()
-	h.Set("ETag", etag)
-	if cacheControl != "" {
-		h.Set("Cache-Control", cacheControl)
-	}
+	setValidators(c.Writer.Header(), etag, cacheControl)
 	c.Data(status, "application/json; charset=utf-8", body)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"runtime/debug"
 	"time"
 
@@ -15,13 +16,52 @@ import (
 	"example.com/productapi/platform/apperr"
 )
 
-const requestIDKey = "httpx.request_id"
+// requestKey holds the *requestState of the request (set by requestID).
+const requestKey = "httpx.request"
+
+// requestState is what the first Base middleware records about a request,
+// stored with one c.Set (one pointer) instead of one c.Set per value (each
+// boxing its value), and never modified afterwards, so a copied gin.Context
+// may read it from another goroutine.
+type requestState struct {
+	id       string
+	log      *slog.Logger
+	clientIP string
+}
+
+func stateOf(c *gin.Context) *requestState {
+	v, _ := c.Get(requestKey)
+	s, _ := v.(*requestState)
+	return s
+}
 
 // RequestIDHeader is echoed on every response.
 const RequestIDHeader = "X-Request-ID"
 
+// requestIDHeaderKey is RequestIDHeader as Header.Set stores it
+// ("X-Request-Id"): computed once, because canonicalizing a key that is not
+// already canonical allocates on every Set.
+var requestIDHeaderKey = textproto.CanonicalMIMEHeaderKey(RequestIDHeader)
+
 // RequestID returns the request's ID (set by the RequestID middleware).
-func RequestID(c *gin.Context) string { return c.GetString(requestIDKey) }
+func RequestID(c *gin.Context) string {
+	if s := stateOf(c); s != nil {
+		return s.id
+	}
+	return ""
+}
+
+// ClientIP is c.ClientIP(), resolved once per request by the Base
+// middleware: the access log, the flags evaluation context and the rate
+// limiter all need it, and every c.ClientIP() parses the address (and
+// X-Forwarded-For from trusted proxies) and allocates its result again.
+// Outside Base (tests mounting single middlewares) it is c.ClientIP().
+func ClientIP(c *gin.Context) string {
+	if s := stateOf(c); s != nil {
+		return s.clientIP
+	}
+	return c.ClientIP()
+}
 
 // saneRequestID accepts a client's ID only when it is short and plain, so it
 // is safe to log and echo.
@@ -52,15 +92,24 @@ func Base(log *slog.Logger, maxBody int64) []gin.HandlerFunc {
 
 func requestID(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		id := c.GetHeader(RequestIDHeader)
+		// c.GetHeader(RequestIDHeader) on the key canonicalized once:
+		// Header.Get canonicalizes "X-Request-ID" anew (an allocation) on
+		// every call.
+		var id string
+		if v := c.Request.Header[requestIDHeaderKey]; len(v) > 0 {
+			id = v[0]
+		}
 		if !saneRequestID(id) {
 			id = newRequestID()
 		}
-		c.Set(requestIDKey, id)
 		// The service logger itself: problem logs add request_id explicitly,
-		// so no per-request child logger is built on the hot path.
-		c.Set(loggerKey, log)
-		c.Header(RequestIDHeader, id)
+		// so no per-request child logger is built on the hot path. The
+		// client IP is resolved here once for the whole chain: the access
+		// log needs it for every request anyway (ClientIP).
+		c.Set(requestKey, &requestState{id: id, log: log, clientIP: c.ClientIP()})
+		// What c.Header(RequestIDHeader, id) does (id is never empty), with
+		// the key canonicalized once at start instead of per request.
+		c.Writer.Header()[requestIDHeaderKey] = []string{id}
 		c.Next()
 	}
 }
@@ -88,7 +137,7 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
 			slog.Int("bytes", c.Writer.Size()),
 			slog.String("request_id", RequestID(c)),
-			slog.String("client_ip", c.ClientIP()),
+			slog.String("client_ip", ClientIP(c)),
 			{}, // trace_id, when the request is traced
 		}
 		n := len(attrs) - 1
@@ -122,19 +171,48 @@ func recovery(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-func securityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+// securityHeaderValues are the headers securityHeaders sets on every
+// response (keys canonical, as Header.Set would store them); HSTS is added
+// over TLS only.
+var securityHeaderValues = [...][2]string{
+	{"X-Content-Type-Options", "nosniff"},
+	{"X-Frame-Options", "DENY"},
+	{"Referrer-Policy", "no-referrer"},
+	{"Cross-Origin-Opener-Policy", "same-origin"},
 	// The API serves JSON; the console and docs pages only load their own
 	// scripts and styles.
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
-	if c.Request.TLS != nil {
-		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	{"Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"},
+	{"Strict-Transport-Security", "max-age=63072000; includeSubDomains"},
+}
+
+// securityHeaders sets the same values as one Header.Set per header would,
+// but every value slice is a one-element window on a single per-request
+// array (one allocation instead of one per header, as Header.Clone does).
+// The array is the request's own, never shared between requests, and each
+// window has capacity 1, so an Add to one header reallocates that header
+// instead of overwriting its neighbour.
+func securityHeaders(c *gin.Context) {
+	h := c.Writer.Header()
+	n := len(securityHeaderValues)
+	if c.Request.TLS == nil {
+		n-- // Strict-Transport-Security is last
+	}
+	vals := make([]string, n)
+	for i := range n {
+		vals[i] = securityHeaderValues[i][1]
+		h[securityHeaderValues[i][0]] = vals[i : i+1 : i+1]
 	}
 	c.Next()
+}
+
+func init() {
+	// The keys above are written into the header map directly: they must
+	// be in the form Header.Set would have stored.
+	for _, kv := range securityHeaderValues {
+		if textproto.CanonicalMIMEHeaderKey(kv[0]) != kv[0] {
+			panic("httpx: security header key not canonical: " + kv[0])
+		}
+	}
 }
 
 // bodyLimit caps every request body; Decode reports the overflow as 413.
@@ -144,7 +222,9 @@ func bodyLimit(max int64) gin.HandlerFunc {
 			Error(c, apperr.New(apperr.KindTooLarge, "request.too_large", fmt.Sprintf("request body exceeds %d bytes", max)))
 			return
 		}
-		if c.Request.Body != nil {
+		// http.NoBody (what the server gives a request without a body, so
+		// most GETs) has nothing to limit: wrapping it would only allocate.
+		if c.Request.Body != nil && c.Request.Body != http.NoBody {
 			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
 		}
 		c.Next()

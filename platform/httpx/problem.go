@@ -111,11 +111,9 @@ func WriteProblem(c *gin.Context, p Problem) {
 	c.Abort()
 }
 
-const loggerKey = "httpx.logger"
-
 func logger(c *gin.Context) *slog.Logger {
-	if l, ok := c.Get(loggerKey); ok {
-		return l.(*slog.Logger)
+	if s := stateOf(c); s != nil && s.log != nil {
+		return s.log
 	}
 	return slog.Default()
 }

@@ -16,6 +16,17 @@ func Valid(s string) bool {
 	if len(s) != 36 {
 		return false
 	}
-	u, err := uuid.Parse(s)
-	return err == nil && u.String() == s
+	// Canonical means u.String() == s. A 36-character s that parses has
+	// its dashes where String puts them and hex digits elsewhere, so it is
+	// canonical exactly when no digit is upper case; checked byte by byte
+	// because u.String() allocates, on every single-product request.
+	if _, err := uuid.Parse(s); err != nil {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if 'A' <= s[i] && s[i] <= 'F' {
+			return false
+		}
+	}
+	return true
 }

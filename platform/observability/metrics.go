@@ -68,8 +68,26 @@ func (m *Metrics) Middleware() gin.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		m.duration.WithLabelValues(route, c.Request.Method, strconv.Itoa(c.Writer.Status())).Observe(time.Since(start).Seconds())
+		m.duration.WithLabelValues(route, c.Request.Method, statusLabel(c.Writer.Status())).Observe(time.Since(start).Seconds())
 	}
+}
+
+// statusLabels holds strconv.Itoa of every status from 100 to 599, built
+// once: Itoa allocates for numbers above 99, i.e. for every status, on
+// every request.
+var statusLabels = func() (s [500]string) {
+	for i := range s {
+		s[i] = strconv.Itoa(100 + i)
+	}
+	return s
+}()
+
+// statusLabel is strconv.Itoa(code), from the table when it covers code.
+func statusLabel(code int) string {
+	if code >= 100 && code < 100+len(statusLabels) {
+		return statusLabels[code-100]
+	}
+	return strconv.Itoa(code)
 }
 
 // Handler serves /metrics.

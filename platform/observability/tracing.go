@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strings"
 	"time"
 
@@ -151,7 +152,10 @@ func (t *Tracing) Middleware() gin.HandlerFunc {
 		prop := t.Propagator
 		return func(c *gin.Context) {
 			// Only the header lookup when nobody sends trace context.
-			if c.Request.Header.Get("traceparent") != "" || c.Request.Header.Get("baggage") != "" {
+			// Same test as Header.Get(k) != "", on keys canonicalized once:
+			// Get canonicalizes a lower-case key anew (an allocation) on
+			// every call.
+			if firstValue(c.Request.Header, traceparentKey) != "" || firstValue(c.Request.Header, baggageKey) != "" {
 				c.Request = c.Request.WithContext(prop.Extract(c.Request.Context(), propagation.HeaderCarrier(c.Request.Header)))
 			}
 			c.Next()
@@ -163,6 +167,21 @@ func (t *Tracing) Middleware() gin.HandlerFunc {
 		otelgin.WithMeterProvider(metricnoop.NewMeterProvider()), // Prometheus has the HTTP metrics
 		otelgin.WithGinFilter(func(c *gin.Context) bool { return !untraced[c.FullPath()] }),
 	)
+}
+
+// The propagation headers in the form net/http stores request headers
+// ("Traceparent", "Baggage").
+var (
+	traceparentKey = textproto.CanonicalMIMEHeaderKey("traceparent")
+	baggageKey     = textproto.CanonicalMIMEHeaderKey("baggage")
+)
+
+// firstValue is h.Get(key) for a key already canonical.
+func firstValue(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 // Transport wraps an HTTP client transport so outgoing calls carry the

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/textproto"
 	"sync/atomic"
 	"time"
 
@@ -55,13 +57,18 @@ var errCallerGone = errors.New("ratelimit: caller gone")
 // Limiter decides admissions: in Redis when configured and healthy, in
 // process otherwise.
 type Limiter struct {
-	opts     Options
-	local    *Local
-	remote   *Redis
-	cb       *gobreaker.CircuitBreaker[Decision]
-	log      *slog.Logger
-	fallback atomic.Uint64
-	outcomes *prometheus.CounterVec
+	opts Options
+	// policyHeaders is the RateLimit-Policy value of each group's policy,
+	// built once in New: the policies do not change per request. Each
+	// entry keeps the policy it was built from, and the middleware falls
+	// back to PolicyHeader if Options.Policies no longer holds that one.
+	policyHeaders map[string]policyHeader
+	local         *Local
+	remote        *Redis
+	cb            *gobreaker.CircuitBreaker[Decision]
+	log           *slog.Logger
+	fallback      atomic.Uint64
+	outcomes      *prometheus.CounterVec
 }
 
 // New builds a limiter and registers its metrics.
@@ -75,7 +82,10 @@ func New(o Options) *Limiter {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	l := &Limiter{opts: o, local: NewLocal(o.Now), log: o.Log}
+	l := &Limiter{opts: o, local: NewLocal(o.Now), log: o.Log, policyHeaders: make(map[string]policyHeader, len(o.Policies))}
+	for g, p := range o.Policies {
+		l.policyHeaders[g] = policyHeader{p: p, value: PolicyHeader(p)}
+	}
 	if o.Redis != nil {
 		l.remote = NewRedis(o.Redis, o.Namespace, o.Now)
 		l.cb = gobreaker.NewCircuitBreaker[Decision](resilience.RedisBreaker("ratelimit-redis", breakerTrips, o.Cooldown,
@@ -164,6 +174,30 @@ func (l *Limiter) Allow(ctx context.Context, key string, p Policy) Decision {
 	return l.local.Allow(key, p)
 }
 
+type policyHeader struct {
+	p     Policy
+	value string
+}
+
+// The header keys as Header.Set stores them ("Ratelimit-Policy",
+// "Ratelimit"), canonicalized once: canonicalizing a key that is not
+// already canonical allocates on every Set.
+var (
+	policyHeaderKey = textproto.CanonicalMIMEHeaderKey("RateLimit-Policy")
+	stateHeaderKey  = textproto.CanonicalMIMEHeaderKey("RateLimit")
+)
+
+// setHeaders does what c.Header("RateLimit-Policy", policy) and
+// c.Header("RateLimit", state) did (neither value is ever empty) with one
+// allocation for both value slices: one per-request array, each header
+// getting a window of capacity 1 (an Add to one of them reallocates instead
+// of overwriting the other), as Header.Clone lays values out.
+func setHeaders(h http.Header, policy, state string) {
+	vals := []string{policy, state}
+	h[policyHeaderKey] = vals[0:1:1]
+	h[stateHeaderKey] = vals[1:2:2]
+}
+
 // Middleware limits the routes Classify puts in a group. Mount it after
 // authentication (it keys by the caller) and after flags.Middleware (the
 // runtime flag needs its evaluation context).
@@ -186,11 +220,14 @@ func (l *Limiter) Middleware() gin.HandlerFunc {
 		if who, ok := auth.Caller(c); ok {
 			key = UserKey(who.UserID)
 		} else {
-			key = IPKey(c.ClientIP())
+			key = IPKey(httpx.ClientIP(c)) // resolved once per request by httpx.Base
 		}
 		d := l.Allow(c.Request.Context(), key, p)
-		c.Header("RateLimit-Policy", PolicyHeader(p))
-		c.Header("RateLimit", StateHeader(p, d))
+		ph, ok := l.policyHeaders[group]
+		if !ok || ph.p != p {
+			ph.value = PolicyHeader(p)
+		}
+		setHeaders(c.Writer.Header(), ph.value, StateHeader(p, d))
 		if !d.Allowed {
 			l.outcomes.WithLabelValues(group, "limited").Inc()
 			httpx.Error(c, ErrLimited.WithRetryAfter(max(d.Reset, time.Second)))

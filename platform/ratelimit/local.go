@@ -49,17 +49,21 @@ func NewLocal(now func() time.Time) *Local {
 func (l *Local) Allow(key string, p Policy) Decision {
 	now := l.now().UnixNano()
 	window := int64(p.Window)
-	full := p.Name + "\x00" + key
-	s := &l.shards[maphash.String(l.seed, full)%uint64(len(l.shards))]
+	// The log key is p.Name + "\x00" + key, built in a stack buffer: the
+	// lookup of a key already tracked (a client's every request after its
+	// first) then allocates nothing; only a new key is copied to a string.
+	var buf [128]byte
+	full := append(append(append(buf[:0], p.Name...), 0), key...)
+	s := &l.shards[maphash.Bytes(l.seed, full)%uint64(len(l.shards))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now-s.lastSweep > sweepEvery {
 		s.sweep(now)
 	}
-	a := s.logs[full]
+	a := s.logs[string(full)] // no allocation: the compiler looks up the bytes
 	if a == nil {
 		a = &admissions{window: window}
-		s.logs[full] = a
+		s.logs[string(full)] = a
 	}
 	a.window = window
 	// The window is (now-W, now]: an admission exactly W ago has left it.

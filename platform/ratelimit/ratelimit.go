@@ -104,11 +104,16 @@ func IPKey(ip string) string {
 		return "ip:unknown"
 	}
 	addr = addr.Unmap().WithZone("")
+	// Appended into a stack buffer: one allocation (the returned string)
+	// instead of two (the address's String and the concatenation). AppendTo
+	// writes what String returns for a valid address or prefix.
+	var buf [64]byte
+	b := append(buf[:0], "ip:"...)
 	if addr.Is6() {
 		p, _ := addr.Prefix(64)
-		return "ip:" + p.String()
+		return string(p.AppendTo(b))
 	}
-	return "ip:" + addr.String()
+	return string(addr.AppendTo(b))
 }
 
 // sanitize keeps a key free of separators and control characters.
@@ -126,9 +131,19 @@ func PolicyHeader(p Policy) string {
 	return `"` + p.Name + `";q=` + strconv.Itoa(p.Limit) + ";w=" + strconv.Itoa(seconds(p.Window))
 }
 
-// StateHeader is the RateLimit field value of d under p.
+// StateHeader is the RateLimit field value of d under p. It runs on every
+// limited request, so it is appended into a stack buffer: one allocation
+// (the string) instead of up to three (each strconv.Itoa of a number above
+// 99 and the concatenation).
 func StateHeader(p Policy, d Decision) string {
-	return `"` + p.Name + `";r=` + strconv.Itoa(d.Remaining) + ";t=" + strconv.Itoa(seconds(d.Reset))
+	var buf [64]byte
+	b := append(buf[:0], '"')
+	b = append(b, p.Name...)
+	b = append(b, `";r=`...)
+	b = strconv.AppendInt(b, int64(d.Remaining), 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, int64(seconds(d.Reset)), 10)
+	return string(b)
 }
 
 // seconds rounds up: a client waiting t seconds must find the quota back.
