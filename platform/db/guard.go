@@ -14,6 +14,7 @@ import (
 	"gorm.io/gorm"
 
 	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/periodic"
 )
 
 // ErrUnavailable is what every statement returns while the database is
@@ -100,16 +101,7 @@ func (g *Guard) Check(context.Context) error {
 
 // Run probes until ctx ends.
 func (g *Guard) Run(ctx context.Context) {
-	t := time.NewTicker(g.every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			g.probe(ctx)
-		}
-	}
+	periodic.Every(ctx, g.every, g.probe)
 }
 
 func (g *Guard) probe(ctx context.Context) {

@@ -20,6 +20,7 @@ import (
 	"gorm.io/plugin/dbresolver"
 
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/periodic"
 )
 
 // Read routing. gorm.io/plugin/dbresolver decides whether a statement is a
@@ -220,16 +221,7 @@ func (rs *ReplicaSet) Register(reg prometheus.Registerer) error {
 // Run checks the replicas every CheckInterval until ctx ends. Open already
 // ran the first check.
 func (rs *ReplicaSet) Run(ctx context.Context) {
-	t := time.NewTicker(rs.opt.CheckInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			rs.Check(ctx)
-		}
-	}
+	periodic.Every(ctx, rs.opt.CheckInterval, rs.Check)
 }
 
 // Check samples the primary's WAL position and every replica's replay

@@ -32,6 +32,7 @@ import (
 
 	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/periodic"
 	"example.com/productapi/platform/query"
 )
 
@@ -339,29 +340,25 @@ func (f *Flags) reload(ctx context.Context, source string) ([]string, error) {
 // pollLoop checks the fingerprint every PollInterval and reloads when it
 // moved: the path that always works, Redis or not.
 func (f *Flags) pollLoop(ctx context.Context) {
-	t := time.NewTicker(f.o.PollInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	periodic.Every(ctx, f.o.PollInterval, f.poll)
+}
+
+// poll is one round of pollLoop.
+func (f *Flags) poll(ctx context.Context) {
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	n, s, err := f.fingerprint(qctx)
+	if err == nil {
+		cur := f.provider.snap.Load()
+		if n != cur.count || s != cur.versionSum {
+			_, err = f.reload(qctx, "poll")
+		} else {
+			f.metrics.confirmed()
 		}
-		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		n, s, err := f.fingerprint(qctx)
-		if err == nil {
-			cur := f.provider.snap.Load()
-			if n != cur.count || s != cur.versionSum {
-				_, err = f.reload(qctx, "poll")
-			} else {
-				f.metrics.confirmed()
-			}
-		}
-		cancel()
-		if err != nil && ctx.Err() == nil {
-			f.metrics.errors.Inc()
-			f.log.Warn("flags: poll failed; serving the last snapshot", "err", err)
-		}
+	}
+	if err != nil && ctx.Err() == nil {
+		f.metrics.errors.Inc()
+		f.log.Warn("flags: poll failed; serving the last snapshot", "err", err)
 	}
 }
 

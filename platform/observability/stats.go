@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"example.com/productapi/platform/periodic"
 )
 
 // Sampler turns the cumulative counters of a Prometheus registry into the
@@ -87,16 +89,7 @@ func (s *Sampler) Record() error {
 // Run records a snapshot every interval until ctx ends, so the window is
 // filled even when nobody is looking at the console.
 func (s *Sampler) Run(ctx context.Context, every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = s.Record()
-		}
-	}
+	periodic.Every(ctx, every, func(context.Context) { _ = s.Record() })
 }
 
 // Traffic is the recent traffic of the instance.
