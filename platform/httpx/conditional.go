@@ -86,19 +86,13 @@ func NoneMatch(c *gin.Context, etag string) bool {
 // because canonicalizing a non-canonical key allocates on every Set.
 var etagKey = textproto.CanonicalMIMEHeaderKey("ETag")
 
-// setValidators does what h.Set("ETag", etag) and, when cacheControl is not
-// empty, h.Set("Cache-Control", cacheControl) do, with one allocation: both
-// values live in one per-request array, each header getting a window of
-// capacity 1 (an Add to one of them reallocates instead of overwriting the
-// other), as Header.Clone lays values out.
+// setValidators sets ETag and, when not empty, Cache-Control.
 func setValidators(h http.Header, etag, cacheControl string) {
 	if cacheControl == "" {
-		h[etagKey] = []string{etag}
+		SetCanonical(h, etagKey, etag)
 		return
 	}
-	vals := []string{etag, cacheControl}
-	h[etagKey] = vals[0:1:1]
-	h["Cache-Control"] = vals[1:2:2]
+	SetCanonical(h, etagKey, etag, "Cache-Control", cacheControl)
 }
 
 // NotModified writes a 304 with the validators and caching headers only.

@@ -171,46 +171,35 @@ func recovery(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// securityHeaderValues are the headers securityHeaders sets on every
-// response (keys canonical, as Header.Set would store them); HSTS is added
+// securityHeaderValues are the key/value pairs securityHeaders sets on every
+// response (keys canonical, for SetCanonical); the last pair, HSTS, is sent
 // over TLS only.
-var securityHeaderValues = [...][2]string{
-	{"X-Content-Type-Options", "nosniff"},
-	{"X-Frame-Options", "DENY"},
-	{"Referrer-Policy", "no-referrer"},
-	{"Cross-Origin-Opener-Policy", "same-origin"},
+var securityHeaderValues = []string{
+	"X-Content-Type-Options", "nosniff",
+	"X-Frame-Options", "DENY",
+	"Referrer-Policy", "no-referrer",
+	"Cross-Origin-Opener-Policy", "same-origin",
 	// The API serves JSON; the console and docs pages only load their own
 	// scripts and styles.
-	{"Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"},
-	{"Strict-Transport-Security", "max-age=63072000; includeSubDomains"},
+	"Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+	"Strict-Transport-Security", "max-age=63072000; includeSubDomains",
 }
 
-// securityHeaders sets the same values as one Header.Set per header would,
-// but every value slice is a one-element window on a single per-request
-// array (one allocation instead of one per header, as Header.Clone does).
-// The array is the request's own, never shared between requests, and each
-// window has capacity 1, so an Add to one header reallocates that header
-// instead of overwriting its neighbour.
 func securityHeaders(c *gin.Context) {
-	h := c.Writer.Header()
-	n := len(securityHeaderValues)
+	kv := securityHeaderValues
 	if c.Request.TLS == nil {
-		n-- // Strict-Transport-Security is last
+		kv = kv[:len(kv)-2]
 	}
-	vals := make([]string, n)
-	for i := range n {
-		vals[i] = securityHeaderValues[i][1]
-		h[securityHeaderValues[i][0]] = vals[i : i+1 : i+1]
-	}
+	SetCanonical(c.Writer.Header(), kv...)
 	c.Next()
 }
 
 func init() {
-	// The keys above are written into the header map directly: they must
+	// SetCanonical writes the keys into the header map directly: they must
 	// be in the form Header.Set would have stored.
-	for _, kv := range securityHeaderValues {
-		if textproto.CanonicalMIMEHeaderKey(kv[0]) != kv[0] {
-			panic("httpx: security header key not canonical: " + kv[0])
+	for i := 0; i < len(securityHeaderValues); i += 2 {
+		if k := securityHeaderValues[i]; textproto.CanonicalMIMEHeaderKey(k) != k {
+			panic("httpx: security header key not canonical: " + k)
 		}
 	}
 }

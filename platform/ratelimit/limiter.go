@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/textproto"
 	"sync/atomic"
 	"time"
@@ -58,17 +57,15 @@ var errCallerGone = errors.New("ratelimit: caller gone")
 // process otherwise.
 type Limiter struct {
 	opts Options
-	// policyHeaders is the RateLimit-Policy value of each group's policy,
-	// built once in New: the policies do not change per request. Each
-	// entry keeps the policy it was built from, and the middleware falls
-	// back to PolicyHeader if Options.Policies no longer holds that one.
-	policyHeaders map[string]policyHeader
-	local         *Local
-	remote        *Redis
-	cb            *gobreaker.CircuitBreaker[Decision]
-	log           *slog.Logger
-	fallback      atomic.Uint64
-	outcomes      *prometheus.CounterVec
+	// groups holds each group's policy with its RateLimit-Policy value,
+	// built once in New: policies are fixed for the limiter's life.
+	groups   map[string]groupPolicy
+	local    *Local
+	remote   *Redis
+	cb       *gobreaker.CircuitBreaker[Decision]
+	log      *slog.Logger
+	fallback atomic.Uint64
+	outcomes *prometheus.CounterVec
 }
 
 // New builds a limiter and registers its metrics.
@@ -82,9 +79,9 @@ func New(o Options) *Limiter {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
-	l := &Limiter{opts: o, local: NewLocal(o.Now), log: o.Log, policyHeaders: make(map[string]policyHeader, len(o.Policies))}
+	l := &Limiter{opts: o, local: NewLocal(o.Now), log: o.Log, groups: make(map[string]groupPolicy, len(o.Policies))}
 	for g, p := range o.Policies {
-		l.policyHeaders[g] = policyHeader{p: p, value: PolicyHeader(p)}
+		l.groups[g] = groupPolicy{policy: p, header: PolicyHeader(p)}
 	}
 	if o.Redis != nil {
 		l.remote = NewRedis(o.Redis, o.Namespace, o.Now)
@@ -146,8 +143,8 @@ func (l *Limiter) Health(ctx context.Context) error {
 
 // Policy returns the policy of a group.
 func (l *Limiter) Policy(group string) (Policy, bool) {
-	p, ok := l.opts.Policies[group]
-	return p, ok
+	g, ok := l.groups[group]
+	return g.policy, ok
 }
 
 // Allow decides one request of key in group under p: Redis first when
@@ -174,9 +171,9 @@ func (l *Limiter) Allow(ctx context.Context, key string, p Policy) Decision {
 	return l.local.Allow(key, p)
 }
 
-type policyHeader struct {
-	p     Policy
-	value string
+type groupPolicy struct {
+	policy Policy
+	header string // PolicyHeader(policy)
 }
 
 // The header keys as Header.Set stores them ("Ratelimit-Policy",
@@ -186,17 +183,6 @@ var (
 	policyHeaderKey = textproto.CanonicalMIMEHeaderKey("RateLimit-Policy")
 	stateHeaderKey  = textproto.CanonicalMIMEHeaderKey("RateLimit")
 )
-
-// setHeaders does what c.Header("RateLimit-Policy", policy) and
-// c.Header("RateLimit", state) did (neither value is ever empty) with one
-// allocation for both value slices: one per-request array, each header
-// getting a window of capacity 1 (an Add to one of them reallocates instead
-// of overwriting the other), as Header.Clone lays values out.
-func setHeaders(h http.Header, policy, state string) {
-	vals := []string{policy, state}
-	h[policyHeaderKey] = vals[0:1:1]
-	h[stateHeaderKey] = vals[1:2:2]
-}
 
 // Middleware limits the routes Classify puts in a group. Mount it after
 // authentication (it keys by the caller) and after flags.Middleware (the
@@ -211,7 +197,7 @@ func (l *Limiter) Middleware() gin.HandlerFunc {
 			c.Next()
 			return
 		}
-		p, ok := l.opts.Policies[group]
+		g, ok := l.groups[group]
 		if !ok || (l.opts.Enabled != nil && !l.opts.Enabled(c.Request.Context())) {
 			c.Next()
 			return
@@ -222,12 +208,8 @@ func (l *Limiter) Middleware() gin.HandlerFunc {
 		} else {
 			key = IPKey(httpx.ClientIP(c)) // resolved once per request by httpx.Base
 		}
-		d := l.Allow(c.Request.Context(), key, p)
-		ph, ok := l.policyHeaders[group]
-		if !ok || ph.p != p {
-			ph.value = PolicyHeader(p)
-		}
-		setHeaders(c.Writer.Header(), ph.value, StateHeader(p, d))
+		d := l.Allow(c.Request.Context(), key, g.policy)
+		httpx.SetCanonical(c.Writer.Header(), policyHeaderKey, g.header, stateHeaderKey, StateHeader(g.policy, d))
 		if !d.Allowed {
 			l.outcomes.WithLabelValues(group, "limited").Inc()
 			httpx.Error(c, ErrLimited.WithRetryAfter(max(d.Reset, time.Second)))
