@@ -20,7 +20,6 @@ import (
 
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/server"
-	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/pgtest"
 )
 
@@ -42,10 +41,8 @@ func TestMain(m *testing.M) {
 func storeKinds(t *testing.T) []storeKind {
 	t.Helper()
 	kinds := []storeKind{sqliteStore}
-	if os.Getenv("TEST_DATABASE_URL") != "" {
+	if pgtest.Configured(t) {
 		kinds = append(kinds, postgresStore)
-	} else if os.Getenv("REQUIRE_POSTGRES") == "1" { // otherwise SQLite alone
-		testkit.Unavailable(t, "REQUIRE_POSTGRES", "TEST_DATABASE_URL is not set")
 	}
 	return kinds
 }

@@ -6,7 +6,6 @@ package dbtest
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/migrate"
-	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/pgtest"
 )
 
@@ -29,14 +27,12 @@ type Store struct {
 func Stores(t *testing.T, modules ...string) []Store {
 	t.Helper()
 	out := []Store{{"sqlite", func(t *testing.T) *db.DB { return SQLite(t, modules...) }}}
-	if os.Getenv("TEST_DATABASE_URL") != "" {
+	if pgtest.Configured(t) {
 		out = append(out, Store{"postgres", func(t *testing.T) *db.DB {
 			cfg := dbConfig()
 			cfg.URL = pgtest.FreshDatabase(t, "papi_pkg")
 			return openAndMigrate(t, cfg, modules)
 		}})
-	} else if os.Getenv("REQUIRE_POSTGRES") == "1" { // otherwise SQLite alone
-		testkit.Unavailable(t, "REQUIRE_POSTGRES", "TEST_DATABASE_URL is not set")
 	}
 	return out
 }

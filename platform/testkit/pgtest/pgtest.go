@@ -8,6 +8,7 @@ import (
 	"database/sql"
 	"fmt"
 	"net/url"
+	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +19,20 @@ import (
 )
 
 var seq atomic.Int64
+
+// Configured reports whether TEST_DATABASE_URL is set, for suites that run
+// on SQLite alone without it; under REQUIRE_POSTGRES=1 its absence fails tb
+// instead (CI must never drop the Postgres half silently).
+func Configured(tb testing.TB) bool {
+	tb.Helper()
+	if os.Getenv("TEST_DATABASE_URL") != "" {
+		return true
+	}
+	if os.Getenv("REQUIRE_POSTGRES") == "1" {
+		testkit.Unavailable(tb, "REQUIRE_POSTGRES", "TEST_DATABASE_URL is not set")
+	}
+	return false
+}
 
 // Require skips or fails tb when no Postgres is configured.
 func Require(tb testing.TB) string {

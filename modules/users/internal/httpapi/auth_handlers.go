@@ -114,10 +114,3 @@ func (h *Handlers) disableMFA(c *gin.Context) {
 	}
 	c.Status(http.StatusNoContent)
 }
-
-func (h *Handlers) adminMFA() gin.HandlerFunc {
-	if h.AdminMFA == nil {
-		return auth.NoSecondFactor
-	}
-	return h.AdminMFA
-}

@@ -28,7 +28,7 @@ type Handlers struct {
 }
 
 func NewHandlers(svc *app.Service, cursors *query.Codec, baseURL string) *Handlers {
-	return &Handlers{svc: svc, cursors: cursors, baseURL: baseURL}
+	return &Handlers{svc: svc, cursors: cursors, baseURL: baseURL, AdminMFA: auth.NoSecondFactor}
 }
 
 var fields = []string{"id", "email", "name", "role", "created_at", "updated_at"}

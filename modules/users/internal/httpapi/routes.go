@@ -26,7 +26,7 @@ func (h *Handlers) Routes(v1 *gin.RouterGroup, authLimit ...gin.HandlerFunc) {
 	signedIn.POST("/me/mfa/confirm", h.confirmMFA)
 	signedIn.DELETE("/me/mfa", h.disableMFA)
 
-	admin := v1.Group("/users", auth.Require(auth.RoleAdmin), h.adminMFA())
+	admin := v1.Group("/users", auth.Require(auth.RoleAdmin), h.AdminMFA)
 	admin.GET("", h.list)
 	admin.PATCH("/:id", h.patchUser)
 }
