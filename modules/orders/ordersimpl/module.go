@@ -76,10 +76,13 @@ type Timing struct {
 	// PaymentLease marks a charge as in flight (default 1m; must exceed
 	// CallTimeout).
 	PaymentLease time.Duration
+	// ProbeEvery is how often the reconciler looks at an open circuit to
+	// probe right after the cooldown (default 500ms).
+	ProbeEvery time.Duration
 	// CallTimeout bounds one provider call (default 5s).
 	CallTimeout time.Duration
 	// BreakerCooldown is how long the provider's circuit stays open before
-	// a probe (default 30s).
+	// a probe (default 5s).
 	BreakerCooldown time.Duration
 	// JanitorEvery is how often expired Idempotency-Keys are purged
 	// (default 10m).
@@ -90,7 +93,7 @@ type Timing struct {
 
 func (t Timing) payment() app.PaymentTiming {
 	return app.PaymentTiming{ReconcileEvery: t.ReconcileEvery, ReconcileAfter: t.ReconcileAfter,
-		RetryBase: t.RetryBase, RetryMax: t.RetryMax, Lease: t.PaymentLease}
+		RetryBase: t.RetryBase, RetryMax: t.RetryMax, Lease: t.PaymentLease, ProbeEvery: t.ProbeEvery}
 }
 
 // Module is the wired orders module.
@@ -141,6 +144,9 @@ func New(d Deps) (*Module, error) {
 		m.provider = payments.NewHTTP(d.PaymentProviderURL, payments.Options{
 			Timeout: d.Timing.CallTimeout, BreakerCooldown: d.Timing.BreakerCooldown,
 			OnStateChange: func(to gobreaker.State) { mx.breaker.Set(float64(to)) },
+			// The provider is back: pay the backlog now (m.payer is set
+			// below, before anything can call the provider).
+			OnClose:       func() { m.payer.CircuitClosed() },
 			WrapTransport: d.PaymentTransport,
 		})
 	}

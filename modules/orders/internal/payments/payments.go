@@ -40,7 +40,8 @@ type Result struct {
 // refused connections, an open circuit. Every error Charge returns wraps it.
 var ErrTransient = errors.New("payment provider unavailable")
 
-// ErrOpen is the circuit breaker refusing to call (wraps ErrTransient).
+// ErrOpen is the circuit breaker refusing to call (wraps ErrTransient):
+// the provider was not asked, so it is no attempt at the charge.
 var ErrOpen = fmt.Errorf("%w: circuit open", ErrTransient)
 
 // Provider charges orders.
@@ -66,10 +67,16 @@ type Options struct {
 	// BreakerFailures consecutive transient failures open the circuit (default 5).
 	BreakerFailures uint32
 	// BreakerCooldown is how long the circuit stays open before one probe
-	// is let through (default 30s).
+	// is let through (default 5s: a probe is one charge, cheap to the
+	// provider, and the cooldown bounds how long after the provider's
+	// return the backlog waits).
 	BreakerCooldown time.Duration
 	// OnStateChange observes breaker transitions (metrics).
 	OnStateChange func(to gobreaker.State)
+	// OnClose is called when a half-open probe succeeded and the circuit
+	// closed again: the provider is back (the payer drains its backlog).
+	// It runs under the breaker's lock: it must not call the provider.
+	OnClose func()
 	// Client is the HTTP client (default: a dedicated one).
 	Client *http.Client
 	// WrapTransport decorates the default client's transport (tracing:
@@ -94,7 +101,7 @@ func NewHTTP(base string, o Options) *HTTP {
 		o.BreakerFailures = 5
 	}
 	if o.BreakerCooldown <= 0 {
-		o.BreakerCooldown = 30 * time.Second
+		o.BreakerCooldown = 5 * time.Second
 	}
 	if o.Client == nil {
 		var rt http.RoundTripper = &http.Transport{
@@ -122,9 +129,12 @@ func (h *HTTP) newBreaker(cooldown time.Duration) *gobreaker.CircuitBreaker[Resu
 		IsSuccessful: func(err error) bool { return err == nil || !errors.Is(err, ErrTransient) },
 		// Our own cancellation (shutdown) says nothing about the provider.
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
-		OnStateChange: func(_ string, _, to gobreaker.State) {
+		OnStateChange: func(_ string, from, to gobreaker.State) {
 			if o.OnStateChange != nil {
 				o.OnStateChange(to)
+			}
+			if from == gobreaker.StateHalfOpen && to == gobreaker.StateClosed && o.OnClose != nil {
+				o.OnClose()
 			}
 		},
 	})

@@ -85,7 +85,9 @@ func TestPaymentBreakerOpensAndRecovers(t *testing.T) {
 	}))
 	defer srv.Close()
 	var states []string
-	h := NewHTTP(srv.URL, Options{Timeout: time.Second, BreakerFailures: 3, BreakerCooldown: 100 * time.Millisecond})
+	var closes atomic.Int32
+	h := NewHTTP(srv.URL, Options{Timeout: time.Second, BreakerFailures: 3, BreakerCooldown: 100 * time.Millisecond,
+		OnClose: func() { closes.Add(1) }})
 	h.opts.OnStateChange = nil
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
@@ -110,6 +112,12 @@ func TestPaymentBreakerOpensAndRecovers(t *testing.T) {
 	states = append(states, h.State())
 	if states[0] != "open" || states[1] != "half-open" || states[2] != "closed" {
 		t.Fatalf("states = %v", states)
+	}
+	// The probe's success is the provider's return, told once; a reset
+	// by SetTiming is not.
+	h.SetTiming(0, time.Minute)
+	if n := closes.Load(); n != 1 {
+		t.Fatalf("OnClose called %d times, want 1", n)
 	}
 	// Declines do not open the breaker.
 	decl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(402) }))

@@ -224,12 +224,13 @@ func (s *Store) SetStatus(ctx context.Context, id string, version int64, from, t
 }
 
 // ClaimPayment takes the payment lease of a pending order whose payment is
-// not in flight (no lease, or an expired one) and counts the attempt. It
-// returns the order and whether the lease was taken.
+// not in flight (no lease, or an expired one). It returns the order and
+// whether the lease was taken. The attempt is counted only when it fails
+// (DeferPayment): a charge the circuit breaker refused is no attempt.
 func (s *Store) ClaimPayment(ctx context.Context, id string, now, leaseUntil time.Time) (Row, bool, error) {
 	res := db.Conn(ctx, s.db).Model(&Row{}).
 		Where("id = ? AND status = ? AND (payment_lease_until IS NULL OR payment_lease_until < ?)", id, orders.StatusPending, now).
-		Updates(map[string]any{"payment_lease_until": leaseUntil, "payment_attempts": gorm.Expr("payment_attempts + 1")})
+		Update("payment_lease_until", leaseUntil)
 	if res.Error != nil || res.RowsAffected == 0 {
 		return Row{}, false, res.Error
 	}
@@ -237,11 +238,19 @@ func (s *Store) ClaimPayment(ctx context.Context, id string, now, leaseUntil tim
 	return r, err == nil, err
 }
 
-// DeferPayment drops the lease of a pending order and sets when the
-// reconciler may try again.
+// DeferPayment records a failed attempt of a pending order: it counts the
+// attempt, drops the lease and sets when the reconciler may try again.
 func (s *Store) DeferPayment(ctx context.Context, id string, next time.Time) error {
 	return db.Conn(ctx, s.db).Model(&Row{}).Where("id = ? AND status = ?", id, orders.StatusPending).
-		Updates(map[string]any{"payment_lease_until": nil, "payment_next_at": next}).Error
+		Updates(map[string]any{"payment_lease_until": nil, "payment_next_at": next,
+			"payment_attempts": gorm.Expr("payment_attempts + 1")}).Error
+}
+
+// ReleasePayment drops the lease of a pending order without counting an
+// attempt or moving its retry time (the circuit breaker refused the call).
+func (s *Store) ReleasePayment(ctx context.Context, id string) error {
+	return db.Conn(ctx, s.db).Model(&Row{}).Where("id = ? AND status = ?", id, orders.StatusPending).
+		Update("payment_lease_until", nil).Error
 }
 
 // DuePayments lists pending orders created before createdBefore whose
@@ -253,5 +262,21 @@ func (s *Store) DuePayments(ctx context.Context, now, createdBefore time.Time, l
 		Where("payment_lease_until IS NULL OR payment_lease_until < ?", now).
 		Where("payment_next_at IS NULL OR payment_next_at <= ?", now).
 		Order("created_at").Limit(limit).Find(&rows).Error
+	return rows, err
+}
+
+// PendingPayments lists pending orders whose payment is not in flight,
+// whatever their age and retry time, in (created_at, id) order after the
+// position (afterCreated, afterID) (afterID "": from the start): the
+// backlog to pay once the provider is back.
+func (s *Store) PendingPayments(ctx context.Context, now, afterCreated time.Time, afterID string, limit int) ([]Row, error) {
+	var rows []Row
+	q := db.Conn(ctx, s.db).Select("id", "created_at").
+		Where("status = ?", orders.StatusPending).
+		Where("payment_lease_until IS NULL OR payment_lease_until < ?", now)
+	if afterID != "" { // ids are uuids on Postgres: no comparing with ''
+		q = q.Where("created_at > ? OR (created_at = ? AND id > ?)", afterCreated, afterCreated, afterID)
+	}
+	err := q.Order("created_at, id").Limit(limit).Find(&rows).Error
 	return rows, err
 }
