@@ -536,7 +536,9 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		c.do(200, "PATCH", "/v1/users/me", tok, map[string]string{"name": "Alice Liddell"}, "If-Match", me.Header.Get("ETag"))
 		c.do(412, "PATCH", "/v1/users/me", tok, map[string]string{"name": "Stale"}, "If-Match", me.Header.Get("ETag"))
 		c.do(422, "PATCH", "/v1/users/me", tok, map[string]any{})
-		c.do(409, "PATCH", "/v1/users/me", tok, map[string]string{"email": "bob@example.com"})
+		c.do(409, "PATCH", "/v1/users/me", tok, map[string]string{"email": "bob@example.com", "current_password": pw})
+		c.do(422, "PATCH", "/v1/users/me", tok, map[string]string{"email": "bob@example.com"})
+		c.do(403, "PATCH", "/v1/users/me", tok, map[string]string{"email": "bob@example.com", "current_password": "wrong-password"})
 		c.do(200, "GET", "/v1/users/"+oaStr(alice, "id"), tok, nil)
 		c.do(200, "GET", "/v1/users/me/export", tok, nil)
 		c.do(401, "GET", "/v1/users/me/export", "", nil)
@@ -569,7 +571,9 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		c.do(422, "PATCH", "/v1/users/"+oaStr(bob, "id"), admin, map[string]string{"role": "overlord"})
 		c.do(200, "PATCH", "/v1/users/"+oaStr(bob, "id"), admin, map[string]string{"role": "admin"}, "If-Match", bobRead.Header.Get("ETag"))
 		c.do(412, "PATCH", "/v1/users/"+oaStr(bob, "id"), admin, map[string]string{"role": "customer"}, "If-Match", bobRead.Header.Get("ETag"))
-		c.do(409, "PATCH", "/v1/users/"+adminID, admin, map[string]string{"role": "customer"})
+		c.do(200, "PATCH", "/v1/users/"+oaStr(bob, "id"), admin, map[string]string{"role": "customer"})
+		c.do(409, "PATCH", "/v1/users/"+adminID, admin, map[string]string{"role": "customer"}) // the last admin
+		c.do(409, "DELETE", "/v1/users/me", admin, nil)
 		c.do(404, "PATCH", "/v1/users/not-an-id", admin, map[string]string{"role": "customer"})
 
 		// Products: writes.

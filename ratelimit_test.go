@@ -142,8 +142,10 @@ func TestRateLimitForwardedForOnlyFromTrustedProxies(t *testing.T) {
 		expect(t, s.do("POST", "/v1/auth/login", "", badLogin, "X-Forwarded-For", "203.0.113.1"), 429)
 		// The client forged a left-most entry; the proxy appended the real one.
 		expect(t, s.do("POST", "/v1/auth/login", "", badLogin, "X-Forwarded-For", "198.51.100.7, 203.0.113.1"), 429)
-		// Another client behind the same proxy has its own quota.
-		r := s.do("POST", "/v1/auth/login", "", badLogin, "X-Forwarded-For", "203.0.113.2")
+		// Another client behind the same proxy has its own quota (guessing
+		// at another account: nobody@'s own quota is spent too).
+		r := s.do("POST", "/v1/auth/login", "", map[string]string{"email": "nobody2@example.com", "password": "wrong-password-1"},
+			"X-Forwarded-For", "203.0.113.2")
 		expect(t, r, 401)
 		if _, rem, _ := rateState(t, r); rem != 1 {
 			t.Fatalf("second client behind the proxy: %d remaining, want 1", rem)

@@ -263,7 +263,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	tok := s.login("zoe@example.com", pw)
 	expect(t, s.do("POST", "/v1/auth/login", "", map[string]string{"email": "zoe@example.com", "password": pw + "-wrong"}), 401)
 	expect(t, s.do("GET", "/v1/users/me", tok, nil), 200)
-	expect(t, s.do("PATCH", "/v1/users/me", tok, map[string]string{"password": newPW}), 200)
+	expect(t, s.do("PATCH", "/v1/users/me", tok, map[string]string{"password": newPW, "current_password": pw}), 200)
 	expect(t, s.do("GET", "/v1/users/me", tok+"tampered", nil), 401)
 	expect(t, s.do("GET", "/v1/products?cursor="+tok, tok, nil), 400)
 	admin := s.login(adminEmail, adminPassword)

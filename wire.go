@@ -190,7 +190,9 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	}
 	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
 		Log: log, Audit: a.audit, RefreshTTL: cfg.Auth.RefreshTokenTTL, MFA: a.mfa, Privacy: usersimpl.Privacy{Events: a.events,
-			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) { return a.orders.ListForUser(ctx, id) }}})
+			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) { return a.orders.ListForUser(ctx, id) }},
+		// a.rate is built further down, before anything is served.
+		AccountLimit: func(c *gin.Context, account string) bool { return a.rate.LimitAccount(c, ratelimit.GroupAuth, account) }})
 	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, MFA: a.mfa, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
@@ -291,8 +293,13 @@ func (a *application) routes() *gin.Engine {
 	a.flags.OFREPRoutes(r) // public, at the root: the protocol fixes /ofrep/v1
 	// Rate limits key by the caller, so they come after authentication
 	// (and after flags.Middleware, which the runtime flag needs).
-	v1 := r.Group("/v1", append([]gin.HandlerFunc{a.tokens.Authenticate(a.external...), a.rate.Middleware()}, a.readRouting()...)...)
-	a.users.Routes(v1)
+	reads := a.readRouting()
+	v1 := r.Group("/v1", append([]gin.HandlerFunc{a.tokens.Authenticate(a.external...), a.rate.Middleware()}, reads...)...)
+	// The credential endpoints never authenticate: a login with a stale
+	// token works, and a guess counts per address (and per target account,
+	// in the handlers), never in the bucket of a token sent along.
+	public := r.Group("/v1", append([]gin.HandlerFunc{a.rate.Middleware()}, reads...)...)
+	a.users.Routes(v1, public)
 	a.products.Routes(v1)
 	a.orders.Routes(v1)
 	admin := v1.Group("", auth.Require(auth.RoleAdmin))

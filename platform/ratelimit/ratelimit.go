@@ -6,7 +6,10 @@
 //
 // Keys are the authenticated user ("u:<id>") or else the client IP
 // ("ip:<addr>", IPv6 by /64 prefix) as Gin resolves it from the engine's
-// trusted proxies. The log lives in process (Local) or, when a Redis client
+// trusted proxies. The credential routes carry no caller (they ignore
+// Authorization), so they count per address, and their handlers count the
+// target account too (LimitAccount, "a:<hash>").
+// The log lives in process (Local) or, when a Redis client
 // is given, in Redis (one atomic Lua script per decision) so the limit holds
 // across every instance together. Redis trouble (timeout, errors, an open
 // circuit breaker) falls back to the local log: requests are never failed

@@ -33,6 +33,11 @@ type Deps struct {
 	// Privacy connects the right of access and erasure (events, the
 	// orders export, session revocation); see app.Privacy.
 	Privacy Privacy
+	// AccountLimit, when set, counts every password check (login, and the
+	// current_password of a profile change) and every registration against
+	// the target account's (normalized email's) quota; false when refused
+	// (it wrote the 429). Wired to ratelimit.Limiter.LimitAccount.
+	AccountLimit func(c *gin.Context, account string) bool
 }
 
 // Privacy is app.Privacy: Events, OrdersOf.
@@ -58,10 +63,14 @@ func New(d Deps) *Module {
 	svc.ConfigureAuth(app.AuthOptions{RefreshTTL: d.RefreshTTL, MFABox: box})
 	h := httpapi.NewHandlers(svc, d.Cursors, d.BaseURL)
 	h.AdminMFA = d.MFA.For("admin.users")
+	if d.AccountLimit != nil {
+		h.AccountLimit = d.AccountLimit
+	}
 	return &Module{Service: svc, handlers: h}
 }
 
-// Routes mounts the module under /v1.
-func (m *Module) Routes(v1 *gin.RouterGroup, authLimit ...gin.HandlerFunc) {
-	m.handlers.Routes(v1, authLimit...)
+// Routes mounts the module under /v1: the credential endpoints on public
+// (a /v1 group that does not authenticate), the rest on v1.
+func (m *Module) Routes(v1, public *gin.RouterGroup) {
+	m.handlers.Routes(v1, public)
 }

@@ -75,6 +75,15 @@ func (s *Service) Erase(ctx context.Context, id string) error {
 	}
 	err := s.store.Transact(ctx, func(ctx context.Context) error {
 		now := time.Now().UTC().Truncate(time.Microsecond)
+		row, err := s.store.ByID(ctx, id)
+		if err != nil {
+			return err
+		}
+		if row.Role == users.RoleAdmin {
+			if err := s.keepAnAdmin(ctx, id); err != nil {
+				return err
+			}
+		}
 		ok, err := s.store.Erase(ctx, id, now)
 		if err != nil {
 			return err

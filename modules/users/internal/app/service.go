@@ -103,10 +103,44 @@ type ProfileChanges struct {
 	Email    *string
 	Name     *string
 	Password *string
+	// CurrentPassword must be right to change Email or Password; when
+	// given, it is checked whatever changes.
+	CurrentPassword *string
 }
 
+// ErrWrongPassword refuses a profile change whose current_password is wrong.
+var ErrWrongPassword = apperr.New(apperr.KindForbidden, "users.wrong_password", "current_password is incorrect")
+
+// ReauthRequired is the failing field of a credential change without the
+// current password (the handler lists it with the other failing fields;
+// UpdateProfile refuses such a change too).
+var ReauthRequired = apperr.FieldError{Field: "current_password", Message: "is required to change email or password"}
+
 // UpdateProfile applies a partial update of the caller's own account.
+// Changing the email or the password needs the current password (a stolen
+// access token alone cannot take the account over), and a new password
+// ends every session in the same unit of work: refresh tokens issued
+// before it stop working, the caller's own included.
 func (s *Service) UpdateProfile(ctx context.Context, id string, expectVersion int64, ch ProfileChanges) (store.Row, error) {
+	if ch.CurrentPassword != nil || ch.Email != nil || ch.Password != nil {
+		if ch.CurrentPassword == nil || *ch.CurrentPassword == "" {
+			return store.Row{}, apperr.Validation(ReauthRequired)
+		}
+		row, err := s.store.ByID(ctx, id)
+		if err != nil {
+			return store.Row{}, err
+		}
+		if ok, err := auth.VerifyPassword(row.PasswordHash, *ch.CurrentPassword); err != nil || !ok {
+			s.log.WarnContext(ctx, "profile change: wrong current password", "user_id", id)
+			return store.Row{}, ErrWrongPassword
+		}
+		if expectVersion == 0 {
+			// The version the password was checked against: a password
+			// changed meanwhile makes this a 412, not a change authorised
+			// by the old password.
+			expectVersion = row.Version
+		}
+	}
 	changes := map[string]any{}
 	if ch.Email != nil {
 		changes["email"] = NormalizeEmail(*ch.Email)
@@ -121,7 +155,15 @@ func (s *Service) UpdateProfile(ctx context.Context, id string, expectVersion in
 		}
 		changes["password_hash"] = hash
 	}
-	return s.store.Update(ctx, id, expectVersion, changes)
+	var row store.Row
+	err := s.store.Transact(ctx, func(ctx context.Context) error {
+		var err error
+		if row, err = s.store.Update(ctx, id, expectVersion, changes); err != nil || ch.Password == nil {
+			return err
+		}
+		return s.RevokeAllSessions(ctx, id)
+	})
+	return row, err
 }
 
 // SetRole changes a user's role (admin action), recorded in the audit
@@ -131,15 +173,16 @@ func (s *Service) SetRole(ctx context.Context, actor auth.Principal, id string, 
 	if !ids.Valid(id) {
 		return store.Row{}, users.ErrNotFound
 	}
-	if id == actor.UserID && role != users.RoleAdmin {
-		// Stops the last admin from locking everyone out by accident.
-		return store.Row{}, apperr.New(apperr.KindConflict, "users.self_demotion", "admins cannot remove their own admin role")
-	}
 	var row store.Row
 	err := s.store.Transact(ctx, func(ctx context.Context) error {
 		before, err := s.store.ByID(ctx, id)
 		if err != nil {
 			return err
+		}
+		if before.Role == users.RoleAdmin && role != users.RoleAdmin {
+			if err := s.keepAnAdmin(ctx, id); err != nil {
+				return err
+			}
 		}
 		if row, err = s.store.Update(ctx, id, expectVersion, map[string]any{"role": role}); err != nil {
 			return err
@@ -151,6 +194,30 @@ func (s *Service) SetRole(ctx context.Context, actor auth.Principal, id string, 
 		s.log.InfoContext(ctx, "role changed", "actor", actor.UserID, "user", id, "role", role)
 	}
 	return row, err
+}
+
+// ErrLastAdmin refuses to demote or erase the only admin left: nobody
+// could administer the service any more.
+var ErrLastAdmin = apperr.New(apperr.KindConflict, "users.last_admin",
+	"this is the last admin account; make another account admin first")
+
+// keepAnAdmin fails with ErrLastAdmin unless an admin other than id
+// remains. Call it in the unit of work of the demotion or erasure, before
+// writing: it locks every admin row (Postgres; in id order, so concurrent
+// callers queue instead of deadlocking), so two admins demoting each other
+// at once are decided one after the other and the second sees the first's
+// change. SQLite runs one write transaction at a time anyway.
+func (s *Service) keepAnAdmin(ctx context.Context, id string) error {
+	admins, err := s.store.LockAdmins(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range admins {
+		if a != id {
+			return nil
+		}
+	}
+	return ErrLastAdmin
 }
 
 // List returns a page of users for an admin.

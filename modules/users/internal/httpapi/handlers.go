@@ -25,10 +25,15 @@ type Handlers struct {
 	baseURL string
 	// AdminMFA guards the admin routes (auth.MFAPolicy.For("admin.users")).
 	AdminMFA gin.HandlerFunc
+	// AccountLimit counts a password check against the account it targets
+	// (normalized email), whatever address it comes from; false: it wrote
+	// the 429 and the handler stops. See usersimpl.Deps.AccountLimit.
+	AccountLimit func(c *gin.Context, account string) bool
 }
 
 func NewHandlers(svc *app.Service, cursors *query.Codec, baseURL string) *Handlers {
-	return &Handlers{svc: svc, cursors: cursors, baseURL: baseURL, AdminMFA: auth.NoSecondFactor}
+	return &Handlers{svc: svc, cursors: cursors, baseURL: baseURL, AdminMFA: auth.NoSecondFactor,
+		AccountLimit: func(*gin.Context, string) bool { return true }}
 }
 
 var fields = []string{"id", "email", "name", "role", "created_at", "updated_at"}
@@ -56,6 +61,25 @@ type patchMeRequest struct {
 	Email    *string `json:"email" validate:"omitnil,email,max=254"`
 	Name     *string `json:"name" validate:"omitnil,notblank,max=100"`
 	Password *string `json:"password" validate:"omitnil,min=8,max=128"`
+	// CurrentPassword re-authenticates a change of email or password, so a
+	// stolen access token cannot take the account over.
+	CurrentPassword *string `json:"current_password" validate:"omitnil,max=128"`
+}
+
+// decodePatchMe decodes and validates, listing a missing current_password
+// among the other failing fields.
+func decodePatchMe(c *gin.Context, req *patchMeRequest) error {
+	err := httpx.Decode(c, req)
+	if (req.Email == nil && req.Password == nil) || (req.CurrentPassword != nil && *req.CurrentPassword != "") {
+		return err
+	}
+	if err == nil {
+		return apperr.Validation(app.ReauthRequired)
+	}
+	if e := apperr.As(err); e.Kind == apperr.KindValidation {
+		return apperr.Validation(append(e.Fields, app.ReauthRequired)...)
+	}
+	return err // malformed body, wrong media type, too large: that first
 }
 
 type patchUserRequest struct {
@@ -68,6 +92,9 @@ func (h *Handlers) register(c *gin.Context) {
 	var req registerRequest
 	if err := httpx.Decode(c, &req); err != nil {
 		httpx.Error(c, err)
+		return
+	}
+	if !h.AccountLimit(c, app.NormalizeEmail(req.Email)) {
 		return
 	}
 	u, err := h.svc.Register(c.Request.Context(), req.Email, req.Password, req.Name)
@@ -84,6 +111,9 @@ func (h *Handlers) login(c *gin.Context) {
 	var req loginRequest
 	if err := httpx.Decode(c, &req); err != nil {
 		httpx.Error(c, err)
+		return
+	}
+	if !h.AccountLimit(c, app.NormalizeEmail(req.Email)) {
 		return
 	}
 	tok, err := h.svc.Login(c.Request.Context(), req.Email, req.Password)
@@ -140,7 +170,7 @@ func (h *Handlers) writeUser(c *gin.Context, id string) {
 func (h *Handlers) patchMe(c *gin.Context) {
 	p, _ := auth.Caller(c)
 	var req patchMeRequest
-	if err := httpx.Decode(c, &req); err != nil {
+	if err := decodePatchMe(c, &req); err != nil {
 		httpx.Error(c, err)
 		return
 	}
@@ -153,8 +183,20 @@ func (h *Handlers) patchMe(c *gin.Context) {
 		httpx.Error(c, err)
 		return
 	}
+	if req.CurrentPassword != nil {
+		// A password check is a guess with a stolen token: it shares the
+		// account's login quota.
+		row, err := h.svc.Row(c.Request.Context(), p.UserID)
+		if err != nil {
+			httpx.Error(c, err)
+			return
+		}
+		if !h.AccountLimit(c, row.Email) {
+			return
+		}
+	}
 	row, err := h.svc.UpdateProfile(c.Request.Context(), p.UserID, version,
-		app.ProfileChanges{Email: req.Email, Name: req.Name, Password: req.Password})
+		app.ProfileChanges{Email: req.Email, Name: req.Name, Password: req.Password, CurrentPassword: req.CurrentPassword})
 	h.writeUpdated(c, row, err)
 }
 

@@ -7,9 +7,12 @@ import (
 )
 
 // Routes lists every route of the users module; it reads like the API table.
-// authLimit wraps the credential endpoints (stricter rate limits later).
-func (h *Handlers) Routes(v1 *gin.RouterGroup, authLimit ...gin.HandlerFunc) {
-	credentials := v1.Group("/auth", authLimit...)
+// The credential endpoints go on public, a /v1 group without
+// authentication: they ignore Authorization (a stale token must not stop a
+// login, and another account's token must not change how a guess is
+// counted).
+func (h *Handlers) Routes(v1, public *gin.RouterGroup) {
+	credentials := public.Group("/auth")
 	credentials.POST("/register", h.register)
 	credentials.POST("/login", h.login)
 	credentials.POST("/mfa", h.loginMFA)

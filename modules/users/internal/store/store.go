@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"example.com/productapi/modules/users"
 	"example.com/productapi/platform/apperr"
@@ -104,6 +105,18 @@ func (s *Store) AdminExists(ctx context.Context) (bool, error) {
 	var n int64
 	err := db.Conn(ctx, s.db).Model(&Row{}).Where("role = ? AND erased_at IS NULL", users.RoleAdmin).Limit(1).Count(&n).Error
 	return n > 0, err
+}
+
+// LockAdmins returns the IDs of every admin, locking their rows until the
+// transaction ends (FOR UPDATE in id order; SQLite ignores the clause, its
+// write transactions run one at a time). Rows a concurrent transaction
+// demoted or erased before committing drop out of the result once it
+// commits (Postgres re-checks locked rows against the condition).
+func (s *Store) LockAdmins(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := db.Conn(ctx, s.db).Model(&Row{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+		Where("role = ? AND erased_at IS NULL", users.RoleAdmin).Order("id").Pluck("id", &ids).Error
+	return ids, err
 }
 
 // List returns one keyset page, selecting only the needed columns.
