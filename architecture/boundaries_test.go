@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path"
@@ -17,6 +18,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 )
 
 // module is the import path of the tree (go.mod); fixtures use it too.
@@ -338,6 +341,52 @@ func TestModuleBoundaries(t *testing.T) {
 		}
 		if !used {
 			t.Errorf("contractDeps: no contract imports %s; delete its entry", dep)
+		}
+	}
+}
+
+// TestLintMirrorsTheExceptions keeps .golangci.yml's depguard rules (which
+// show a forbidden Gin or GORM import in the editor) in step with the
+// exception lists here: each package a rule exempts by name must be one of
+// ours, and each of ours exempted.
+func TestLintMirrorsTheExceptions(t *testing.T) {
+	raw, err := os.ReadFile("../.golangci.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Linters struct {
+			Settings struct {
+				Depguard struct {
+					Rules map[string]struct{ Files []string }
+				}
+			}
+		}
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatalf(".golangci.yml: %v", err)
+	}
+	for _, c := range []struct {
+		rule       string
+		exceptions map[string]string
+		byDesign   []string // exempted by name in both places, not exceptions
+	}{
+		{"gin", ginExceptions, []string{"platform/httpx"}},
+		{"gorm", gormExceptions, []string{"platform/db", "platform/migrate"}},
+	} {
+		var exempt []string // "!${config-path}/<dir>/*.go" without a wildcard in <dir>
+		for _, f := range cfg.Linters.Settings.Depguard.Rules[c.rule].Files {
+			rest, negated := strings.CutPrefix(f, "!${config-path}/")
+			dir, onePackage := strings.CutSuffix(rest, "/*.go")
+			if negated && onePackage && !strings.Contains(dir, "*") {
+				exempt = append(exempt, dir)
+			}
+		}
+		want := slices.Concat(c.byDesign, slices.Collect(maps.Keys(c.exceptions)))
+		slices.Sort(exempt)
+		slices.Sort(want)
+		if !slices.Equal(exempt, want) {
+			t.Errorf("depguard rule %s exempts %q, want %q (%sExceptions plus %q)", c.rule, exempt, want, c.rule, c.byDesign)
 		}
 	}
 }
