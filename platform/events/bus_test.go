@@ -304,6 +304,9 @@ func TestDeadLettersAndReplayOverHTTP(t *testing.T) {
 		}
 
 		code, list = do(t, api, "GET", "/v1/admin/dead-letters?type="+typPlaced)
+		if code != 200 {
+			t.Fatalf("list by type: %d %v", code, list)
+		}
 		dl := list["data"].([]any)[0].(map[string]any)
 		id := dl["id"].(string)
 		if dl["event_id"] != placed.ID || dl["attempts"].(float64) != 3 || dl["error"] != "stock service said no for o-1" {
@@ -344,6 +347,9 @@ func TestDeadLettersAndReplayOverHTTP(t *testing.T) {
 		}
 		// A replay that fails again is pending (202) and dead-letters anew.
 		code, list = do(t, api, "GET", "/v1/admin/dead-letters?consumer=strict")
+		if code != 200 {
+			t.Fatalf("list by consumer: %d %v", code, list)
+		}
 		sid := list["data"].([]any)[0].(map[string]any)["id"].(string)
 		if code, body := do(t, api, "POST", "/v1/admin/dead-letters/"+sid+"/replay"); code != 202 {
 			t.Fatalf("failing replay: %d %v, want 202", code, body)

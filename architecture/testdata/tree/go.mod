@@ -1,0 +1,3 @@
+module example.com/productapi
+
+go 1.26

@@ -1,0 +1,4 @@
+// Reaching products through its contract is allowed.
+package app
+
+import _ "example.com/productapi/modules/products"

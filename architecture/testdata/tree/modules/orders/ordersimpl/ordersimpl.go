@@ -1,0 +1,3 @@
+package ordersimpl
+
+import _ "example.com/productapi/modules/orders/internal/app"

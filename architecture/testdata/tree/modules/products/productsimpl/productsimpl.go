@@ -1,0 +1,3 @@
+package productsimpl
+
+import _ "example.com/productapi/modules/products"

@@ -1,0 +1,4 @@
+// Must fail: a platform test that knows a module.
+package cache
+
+import _ "example.com/productapi/modules/products"
