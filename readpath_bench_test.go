@@ -222,7 +222,7 @@ var listSpec = query.Spec{
 	Fields:   []string{"id", "sku", "name", "description", "price_cents", "currency", "stock", "category", "created_at", "updated_at"},
 	Sorts:    []string{"created_at", "price_cents", "name"}, DefaultSort: "-created_at",
 	Filters: map[string]query.FilterKind{
-		"category": query.FilterString, "min_price_cents": query.FilterInt, "max_price_cents": query.FilterInt,
+		"category": query.FilterString, "min_price_cents": query.FilterNonNegInt, "max_price_cents": query.FilterNonNegInt,
 		"in_stock": query.FilterBool, "q": query.FilterString,
 	},
 	DefaultLimit: 20, MaxLimit: 100,

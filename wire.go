@@ -277,6 +277,9 @@ func (a *application) routes() *gin.Engine {
 		r.Use(cors) // before auth and limits: preflights carry no token
 	}
 	r.Use(a.metrics.Middleware())
+	// After CORS (a refused request still carries its headers) and the
+	// metrics (it is counted).
+	r.Use(httpx.StrictURL)
 	r.Use(a.limiter.Middleware(requestClass))
 	r.Use(flags.Middleware(), audit.Middleware())
 	r.NoRoute(httpx.NotFound)

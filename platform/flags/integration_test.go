@@ -378,6 +378,10 @@ func TestOFREP(t *testing.T) {
 		{"targetingKey not string", "/ofrep/v1/evaluate/flags/beta.users", `{"context":{"targetingKey":7}}`, 400,
 			map[string]any{"errorCode": "INVALID_CONTEXT"}},
 		{"bulk bad body", "/ofrep/v1/evaluate/flags", `[]`, 400, map[string]any{"errorCode": "PARSE_ERROR"}},
+		{"NUL in the context", "/ofrep/v1/evaluate/flags/beta.users", `{"context":{"targetingKey":"u\u0000"}}`, 400,
+			map[string]any{"key": "beta.users", "errorCode": "PARSE_ERROR"}},
+		{"invalid UTF-8", "/ofrep/v1/evaluate/flags", "{\"context\":{\"targetingKey\":\"\xff\"}}", 400,
+			map[string]any{"errorCode": "PARSE_ERROR"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

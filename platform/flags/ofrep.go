@@ -73,6 +73,11 @@ func readContext(c *gin.Context) (openfeature.FlattenedContext, *ofrepFailure, e
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return flat, nil, nil
 	}
+	// The strict-text rules of every other body (httpx.CheckJSONText),
+	// answered the OFREP way.
+	if err := httpx.CheckJSONText(raw); err != nil {
+		return nil, &ofrepFailure{ErrorCode: string(openfeature.ParseErrorCode), ErrorDetails: apperr.As(err).Message}, nil
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &top); err != nil {
 		return nil, &ofrepFailure{ErrorCode: string(openfeature.ParseErrorCode), ErrorDetails: "the request body must be a JSON object"}, nil

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/go-playground/validator/v10"
@@ -42,8 +43,9 @@ func Validator() *validator.Validate {
 }
 
 // Decode reads a JSON request body into dst and validates it: 415 when the
-// body is not JSON, 413 over the size limit, 400 for malformed JSON, unknown
-// fields or trailing data, 422 listing every failing field.
+// body is not JSON, 413 over the size limit, 400 for malformed JSON, invalid
+// UTF-8, a NUL character or an unpaired surrogate in a string (CheckJSONText),
+// unknown fields or trailing data, 422 listing every failing field.
 func Decode(c *gin.Context, dst any) error {
 	ct := c.GetHeader("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
@@ -64,10 +66,17 @@ func Decode(c *gin.Context, dst any) error {
 	return Validate(dst)
 }
 
-// DecodeJSON strictly decodes one JSON value (no unknown fields, nothing after it).
+// DecodeJSON strictly decodes one JSON value (no unknown fields, nothing
+// after it, only text every store can hold: CheckJSONText).
 func DecodeJSON(raw []byte, dst any) error {
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return apperr.Invalid("request.body", "request body is empty")
+	}
+	// Before decoding: encoding/json would silently turn invalid bytes and
+	// unpaired surrogates into U+FFFD, and an unknown-field error must not
+	// echo a NUL.
+	if err := CheckJSONText(raw); err != nil {
+		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
@@ -81,6 +90,90 @@ func DecodeJSON(raw []byte, dst any) error {
 		return apperr.Invalid("request.body", "request body must hold a single JSON value")
 	}
 	return nil
+}
+
+var (
+	errNotUTF8 = apperr.Invalid("request.body", "request body is not valid UTF-8")
+	errNUL     = apperr.Invalid("request.body",
+		`request body contains a NUL character (\u0000) in a string; it cannot be stored`)
+	errSurrogate = apperr.Invalid("request.body",
+		`request body contains an unpaired UTF-16 surrogate escape (\uD800-\uDFFF) in a string`)
+)
+
+// CheckJSONText refuses a JSON body whose text some store cannot hold or
+// encoding/json would silently alter: invalid UTF-8, a NUL character
+// (Postgres text cannot hold one: SQLSTATE 22021 would be a 500) and an
+// unpaired surrogate escape (decoded as U+FFFD). It covers every string,
+// keys too and those kept as json.RawMessage (flag variants). DecodeJSON
+// runs it; handlers that parse JSON otherwise (OFREP) call it themselves.
+func CheckJSONText(raw []byte) error {
+	if !utf8.Valid(raw) {
+		return errNotUTF8
+	}
+	return checkEscapes(raw)
+}
+
+// checkEscapes scans the strings of JSON text for \u0000 and for unpaired
+// surrogate escapes. A raw NUL byte cannot occur in valid JSON (control
+// characters must be escaped), so the escape is the only way in. On
+// malformed JSON the scan may report nothing; the decoder refuses it then.
+func checkEscapes(raw []byte) error {
+	inString := false
+	for i := 0; i < len(raw); i++ {
+		switch ch := raw[i]; {
+		case ch == '"':
+			inString = !inString
+		case ch == '\\' && inString && i+1 < len(raw):
+			if raw[i+1] != 'u' {
+				i++ // \", \\ and the other one-letter escapes
+				continue
+			}
+			r, ok := hex4(raw, i+2)
+			if !ok {
+				continue // malformed: the decoder refuses it
+			}
+			i += 5
+			switch {
+			case r == 0:
+				return errNUL
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return errSurrogate
+			case r >= 0xD800 && r <= 0xDBFF:
+				// A high surrogate must be followed by \u and a low one.
+				lo, ok := rune(0), i+2 < len(raw) && raw[i+1] == '\\' && raw[i+2] == 'u'
+				if ok {
+					lo, ok = hex4(raw, i+3)
+				}
+				if !ok || lo < 0xDC00 || lo > 0xDFFF {
+					return errSurrogate
+				}
+				i += 6
+			}
+		}
+	}
+	return nil
+}
+
+// hex4 reads the four hex digits of a \u escape starting at raw[at].
+func hex4(raw []byte, at int) (rune, bool) {
+	if at+4 > len(raw) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range raw[at : at+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // describeJSONError explains a decode failure without echoing Go types.

@@ -55,6 +55,18 @@ func TestDecode(t *testing.T) {
 		{"array body", "application/json", `[1]`, 0, apperr.KindInvalid, "JSON object"},
 		{"trailing data", "application/json", `{"name":"a","quantity":1}{}`, 0, apperr.KindInvalid, "single JSON value"},
 		{"too large", "application/json", `{"name":"` + strings.Repeat("x", 100) + `"}`, 32, apperr.KindTooLarge, "32 bytes"},
+		{"NUL in a value", "application/json", `{"name":"a\u0000","quantity":1}`, 0, apperr.KindInvalid, "NUL"},
+		{"NUL in a key", "application/json", `{"name":"a","quantity":1,"\u0000":1}`, 0, apperr.KindInvalid, "NUL"},
+		{"NUL in a list", "application/json", `{"name":"a","quantity":1,"tags":["\u0000"]}`, 0, apperr.KindInvalid, "NUL"},
+		{"escaped backslash then u0000", "application/json", `{"name":"a\\u0000","quantity":1}`, 0, -1, ""},
+		{"escaped quote then u0000", "application/json", `{"name":"\"\\\u0000","quantity":1}`, 0, apperr.KindInvalid, "NUL"},
+		{"invalid UTF-8", "application/json", "{\"name\":\"\xff\",\"quantity\":1}", 0, apperr.KindInvalid, "UTF-8"},
+		{"UTF-8 encoded surrogate", "application/json", "{\"name\":\"\xed\xa0\x80\",\"quantity\":1}", 0, apperr.KindInvalid, "UTF-8"},
+		{"lone high surrogate", "application/json", `{"name":"\ud800","quantity":1}`, 0, apperr.KindInvalid, "surrogate"},
+		{"high surrogate then text", "application/json", `{"name":"\uD83Dx","quantity":1}`, 0, apperr.KindInvalid, "surrogate"},
+		{"lone low surrogate", "application/json", `{"name":"\udc00","quantity":1}`, 0, apperr.KindInvalid, "surrogate"},
+		{"surrogate pair", "application/json", `{"name":"\ud83d\ude00","quantity":1}`, 0, -1, ""},
+		{"NUL outside strings is malformed", "application/json", "{\"name\":\"a\",\"quantity\":1}\x00", 0, apperr.KindInvalid, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -132,13 +144,23 @@ func (e errorString) Error() string { return string(e) }
 // error.
 func FuzzDecodeJSON(f *testing.F) {
 	for _, s := range []string{`{"name":"a","quantity":1}`, `{"name":"a","quantity":1,"tags":["x"],"active":true}`,
-		`{}`, `[]`, `null`, `{"name":1}`, `{"quantity":1e400}`, `{"name":"\ud800"}`, `{"a":{"b":[`, "{\"name\":\"a\"}\n{}", `"x"`} {
+		`{}`, `[]`, `null`, `{"name":1}`, `{"quantity":1e400}`, `{"name":"\ud800"}`, `{"name":"\u0000","quantity":1}`, "{\"name\":\"\xff\"}", `{"a":{"b":[`, "{\"name\":\"a\"}\n{}", `"x"`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		var dst sampleBody
 		err := DecodeJSON(raw, &dst)
 		if err == nil {
+			// Nothing a store cannot hold, nothing silently replaced.
+			for _, s := range append([]string{dst.Name}, dst.Tags...) {
+				if strings.IndexByte(s, 0) >= 0 {
+					t.Fatalf("NUL accepted from %q", raw)
+				}
+				if strings.ContainsRune(s, utf8.RuneError) && !bytes.Contains(raw, []byte("\uFFFD")) &&
+					!bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`)) {
+					t.Fatalf("U+FFFD substituted in %q", raw)
+				}
+			}
 			err = Validate(&dst)
 			if err == nil {
 				if dst.Quantity < 1 || dst.Quantity > 10 || strings.TrimSpace(dst.Name) == "" {

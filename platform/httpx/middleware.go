@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/textproto"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -131,7 +133,7 @@ func accessLog(log *slog.Logger) gin.HandlerFunc {
 		}
 		ctx := c.Request.Context()
 		attrs := [...]slog.Attr{
-			slog.String("method", c.Request.Method),
+			slog.String("method", Method(c.Request)),
 			slog.String("route", route),
 			slog.Int("status", status),
 			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
@@ -226,6 +228,12 @@ func NotFound(c *gin.Context) {
 }
 
 func MethodNotAllowed(c *gin.Context) {
+	// The router lists the methods it has routes for; HeadAsGet serves
+	// HEAD wherever GET is served.
+	h := c.Writer.Header()
+	if allow := h.Get("Allow"); slices.Contains(strings.Split(allow, ", "), http.MethodGet) {
+		h.Set("Allow", allow+", "+http.MethodHead)
+	}
 	WriteProblem(c, Problem{Type: ProblemBaseURI + "method-not-allowed", Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
-		Detail: c.Request.Method + " is not allowed here", Instance: c.Request.URL.Path, RequestID: RequestID(c)})
+		Detail: Method(c.Request) + " is not allowed here", Instance: c.Request.URL.Path, RequestID: RequestID(c)})
 }

@@ -12,7 +12,7 @@ var productsSpec = Spec{
 	Fields:   []string{"id", "sku", "name", "description", "price_cents", "currency", "stock", "category", "created_at", "updated_at"},
 	Sorts:    []string{"created_at", "price_cents", "name"}, DefaultSort: "-created_at",
 	Filters: map[string]FilterKind{
-		"category": FilterString, "min_price_cents": FilterInt, "max_price_cents": FilterInt, "in_stock": FilterBool, "q": FilterString,
+		"category": FilterString, "min_price_cents": FilterNonNegInt, "max_price_cents": FilterNonNegInt, "in_stock": FilterBool, "q": FilterString,
 	},
 	DefaultLimit: 20, MaxLimit: 100,
 }

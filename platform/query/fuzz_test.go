@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"example.com/productapi/platform/apperr"
 )
@@ -15,7 +16,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range []string{
 		"", "fields=id,status&include=items&sort=-total_cents&limit=5&status=paid",
 		"fields=items.sku&include=items", "fields=,", "sort=-", "limit=0", "cursor=abc",
-		"min_total=-1&paid=true&user_id=u1", "status=%FF", "a=1&a=2", "include=items,payments&fields=payments.id",
+		"min_total=-1&paid=true&user_id=u1", "max_items=-1", "max_items=0", "status=%FF", "a=1&a=2", "include=items,payments&fields=payments.id",
 		"fields=id%2Citems", "sort=%20-status", "=&&=", "limit=+5",
 	} {
 		f.Add(s)
@@ -84,6 +85,10 @@ func checkParams(t *testing.T, p Params, list bool) {
 			if !ok {
 				t.Fatalf("filter %s = %#v", name, v)
 			}
+		case FilterNonNegInt:
+			if n, ok := v.(int64); !ok || n < 0 {
+				t.Fatalf("filter %s = %#v", name, v)
+			}
 		case FilterBool:
 			if _, ok := v.(bool); !ok {
 				t.Fatalf("filter %s = %#v", name, v)
@@ -94,6 +99,57 @@ func checkParams(t *testing.T, p Params, list bool) {
 			}
 		}
 	}
+}
+
+// FuzzCheckRawQuery: a raw query string is either accepted whole (net/url
+// parses it without dropping a pair, every key and value is text a store
+// can hold, and Parse then types it or refuses it cleanly) or refused with
+// a query.syntax error; never a panic, never a parse error ignored.
+func FuzzCheckRawQuery(f *testing.F) {
+	for _, s := range []string{
+		"", "fields=id;name", "limit=1;fields=id", "fields=%zz", "q=%00", "q=%FF", "q=caf%C3%A9+x",
+		"a=&&b&=c", "fields=id,status&limit=5&status=paid", "%", "a%2", "x=\xff", "k=%ED%A0%80", "a=1&a=2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		err := CheckRawQuery(q)
+		values, perr := url.ParseQuery(q)
+		if err != nil {
+			var e *apperr.Error
+			if !errors.As(err, &e) || e.Kind != apperr.KindInvalid || e.Code != CodeSyntax {
+				t.Fatalf("error %#v is not a query.syntax KindInvalid *apperr.Error", err)
+			}
+			if len(e.Message) > 600 || !utf8.ValidString(e.Message) {
+				t.Fatalf("message %q", e.Message)
+			}
+			return
+		}
+		if perr != nil {
+			t.Fatalf("accepted %q, which net/url refuses: %v", q, perr)
+		}
+		pairs := 0
+		for _, p := range strings.Split(q, "&") {
+			if p != "" {
+				pairs++
+			}
+		}
+		n := 0
+		for k, vs := range values {
+			for _, v := range append([]string{k}, vs...) {
+				if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+					t.Fatalf("accepted %q with the key or value %q", q, v)
+				}
+			}
+			n += len(vs)
+		}
+		if n != pairs {
+			t.Fatalf("accepted %q: %d pairs, %d values", q, pairs, n)
+		}
+		if p, err := Parse(testSpec, values); err == nil {
+			checkParams(t, p, true)
+		}
+	})
 }
 
 func FuzzCursorDecode(f *testing.F) {

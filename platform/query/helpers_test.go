@@ -21,6 +21,7 @@ var testSpec = Spec{
 	DefaultSort: "-created_at",
 	Filters: map[string]FilterKind{
 		"status": FilterString, "min_total": FilterInt, "paid": FilterBool, "user_id": FilterID,
+		"max_items": FilterNonNegInt,
 	},
 	DefaultLimit: 20, MaxLimit: 100,
 }

@@ -40,7 +40,8 @@ type Params struct {
 	// Sort is the requested or default sort. Zero for ParseFields.
 	Sort Sort
 	// Filters holds the present filters, typed by their FilterKind:
-	// string (FilterString, FilterID), int64 (FilterInt), bool (FilterBool).
+	// string (FilterString, FilterID), int64 (FilterInt, FilterNonNegInt),
+	// bool (FilterBool).
 	// Nil when no filter is present.
 	Filters map[string]any
 	// Limit is the page size (0 for ParseFields).
@@ -76,7 +77,7 @@ func (p Params) String(name string) (string, bool) {
 	return v, ok
 }
 
-// Int returns a FilterInt filter.
+// Int returns a FilterInt or FilterNonNegInt filter.
 func (p Params) Int(name string) (int64, bool) {
 	v, ok := p.Filters[name].(int64)
 	return v, ok

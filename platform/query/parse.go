@@ -329,6 +329,12 @@ func parseFilter(name string, kind FilterKind, raw string) (any, error) {
 			return nil, invalid(CodeFilter, "filter %s must be a base-10 integer, got %s", name, quote(raw))
 		}
 		return n, nil
+	case FilterNonNegInt:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 0 {
+			return nil, invalid(CodeFilter, "filter %s must be a base-10 integer >= 0, got %s", name, quote(raw))
+		}
+		return n, nil
 	case FilterBool:
 		switch raw {
 		case "true":

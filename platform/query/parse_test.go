@@ -99,6 +99,11 @@ func TestParseAccepts(t *testing.T) {
 				t.Error("value changed")
 			}
 		}},
+		{"non-negative filter bounds", "max_items=0", func(t *testing.T, p Params) {
+			if v, ok := p.Int("max_items"); !ok || v != 0 {
+				t.Errorf("Int(max_items) = %d, %v", v, ok)
+			}
+		}},
 		{"int filter extremes", "min_total=-9223372036854775808", func(t *testing.T, p Params) {
 			if v, _ := p.Int("min_total"); v != -9223372036854775808 {
 				t.Errorf("got %d", v)
@@ -154,7 +159,7 @@ func TestParseRejects(t *testing.T) {
 		{"limit empty", "limit=", CodeLimit, []string{`got ""`}},
 		{"limit overflow", "limit=99999999999999999999999", CodeLimit, []string{"limit must be"}},
 		{"empty cursor", "cursor=", CodeCursor, []string{"cursor must not be empty"}},
-		{"unknown parameter", "foo=1", CodeParameter, []string{`unknown query parameter "foo"`, "allowed: fields, include, sort, limit, cursor, min_total, paid, status, user_id"}},
+		{"unknown parameter", "foo=1", CodeParameter, []string{`unknown query parameter "foo"`, "allowed: fields, include, sort, limit, cursor, max_items, min_total, paid, status, user_id"}},
 		{"parameter case matters", "Limit=5", CodeParameter, []string{`unknown query parameter "Limit"`}},
 		{"empty parameter name", "=x", CodeParameter, []string{`unknown query parameter ""`}},
 		{"unknown parameter beside valid ones", "limit=5&stauts=paid", CodeParameter, []string{`"stauts"`}},
@@ -167,6 +172,7 @@ func TestParseRejects(t *testing.T) {
 		{"int filter fraction", "min_total=1.5", CodeFilter, []string{"min_total"}},
 		{"int filter empty", "min_total=", CodeFilter, []string{"min_total"}},
 		{"int filter overflow", "min_total=9223372036854775808", CodeFilter, []string{"min_total"}},
+		{"non-negative filter negative", "max_items=-1", CodeFilter, []string{"filter max_items must be a base-10 integer >= 0", `got "-1"`}},
 		{"bool filter yes", "paid=yes", CodeFilter, []string{"filter paid must be true or false", `got "yes"`}},
 		{"bool filter upper case", "paid=TRUE", CodeFilter, []string{"paid", `"TRUE"`}},
 		{"bool filter 1", "paid=1", CodeFilter, []string{"paid"}},

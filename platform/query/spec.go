@@ -30,6 +30,9 @@ const (
 	FilterBool
 	// FilterID is an opaque identifier: 1..MaxIDFilter visible ASCII bytes.
 	FilterID
+	// FilterNonNegInt is a base-10 int64 >= 0 (amounts, counts): a
+	// negative one is a 400, not an empty page.
+	FilterNonNegInt
 )
 
 // Limits on filter values. They keep hostile input away from the database
@@ -142,7 +145,7 @@ func (s Spec) Validate() error {
 		if !isName(name) {
 			bad("query: filter %q is not a plain name", name)
 		}
-		if kind < FilterString || kind > FilterID {
+		if kind < FilterString || kind > FilterNonNegInt {
 			bad("query: filter %q has unknown kind %d", name, kind)
 		}
 	}

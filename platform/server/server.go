@@ -16,14 +16,16 @@ import (
 	"github.com/klauspost/compress/gzhttp"
 
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/httpx"
 )
 
 // New builds the http.Server. gzhttp compresses responses of 1 KiB or more
 // when the client accepts gzip; smaller bodies are not worth the CPU.
+// HeadAsGet comes first, so a HEAD gets the headers of the compressed GET.
 func New(cfg config.HTTP, h http.Handler, log *slog.Logger) *http.Server {
 	return &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           gzhttp.GzipHandler(h),
+		Handler:           httpx.HeadAsGet(gzhttp.GzipHandler(h)),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeout,

@@ -82,7 +82,7 @@ var ListSpec = query.Spec{
 	Resource: "products", Fields: fields,
 	Sorts: []string{"created_at", "price_cents", "name"}, DefaultSort: "-created_at",
 	Filters: map[string]query.FilterKind{
-		"category": query.FilterString, "min_price_cents": query.FilterInt, "max_price_cents": query.FilterInt,
+		"category": query.FilterString, "min_price_cents": query.FilterNonNegInt, "max_price_cents": query.FilterNonNegInt,
 		"in_stock": query.FilterBool, "q": query.FilterString,
 	},
 	DefaultLimit: 20, MaxLimit: 100,
