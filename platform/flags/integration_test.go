@@ -378,6 +378,7 @@ func TestOFREP(t *testing.T) {
 		{"targetingKey not string", "/ofrep/v1/evaluate/flags/beta.users", `{"context":{"targetingKey":7}}`, 400,
 			map[string]any{"errorCode": "INVALID_CONTEXT"}},
 		{"bulk bad body", "/ofrep/v1/evaluate/flags", `[]`, 400, map[string]any{"errorCode": "PARSE_ERROR"}},
+		{"null body", "/ofrep/v1/evaluate/flags/beta.users", `null`, 400, map[string]any{"errorCode": "PARSE_ERROR"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
