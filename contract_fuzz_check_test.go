@@ -123,12 +123,18 @@ func fzTransportRefusal(req *fzRequest, resp response) bool {
 	if resp.Status == http.StatusRequestHeaderFieldsTooLarge {
 		return true
 	}
+	return resp.Status == http.StatusBadRequest && !fzParsableTarget(req) && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain")
+}
+
+// fzParsableTarget: net/http can parse the request target (else it refuses
+// the request itself).
+func fzParsableTarget(req *fzRequest) bool {
 	target := req.rawPath
 	if req.rawQuery != "" {
 		target += "?" + req.rawQuery
 	}
 	_, err := url.ParseRequestURI(target)
-	return resp.Status == http.StatusBadRequest && err != nil && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain")
+	return err == nil
 }
 
 // fzAnswersProblem: the document describes the status's answer as a
