@@ -382,6 +382,7 @@ func TestOFREP(t *testing.T) {
 			map[string]any{"key": "beta.users", "errorCode": "PARSE_ERROR"}},
 		{"invalid UTF-8", "/ofrep/v1/evaluate/flags", "{\"context\":{\"targetingKey\":\"\xff\"}}", 400,
 			map[string]any{"errorCode": "PARSE_ERROR"}},
+		{"null body", "/ofrep/v1/evaluate/flags/beta.users", `null`, 400, map[string]any{"errorCode": "PARSE_ERROR"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

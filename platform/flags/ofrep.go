@@ -52,7 +52,7 @@ func (f *Flags) OFREPRoutes(r gin.IRoutes) {
 }
 
 // readContext decodes the OFREP request body into a flattened evaluation
-// context. An empty body is an empty context. Failures are OFREP error
+// context. An empty body (with or without Content-Type) is an empty context. Failures are OFREP error
 // bodies with status 400 (or a problem for 413/415).
 func readContext(c *gin.Context) (openfeature.FlattenedContext, *ofrepFailure, error) {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
@@ -73,13 +73,18 @@ func readContext(c *gin.Context) (openfeature.FlattenedContext, *ofrepFailure, e
 	if len(bytes.TrimSpace(raw)) == 0 {
 		return flat, nil, nil
 	}
+	if c.GetHeader("Content-Type") == "" {
+		// Only an empty body may come without a type: a body is JSON by
+		// declaration, as on every other route.
+		return nil, nil, apperr.New(apperr.KindUnsupportedMedia, "request.unsupported_media_type", "Content-Type must be application/json")
+	}
 	// The strict-text rules of every other body (httpx.CheckJSONText),
 	// answered the OFREP way.
 	if err := httpx.CheckJSONText(raw); err != nil {
 		return nil, &ofrepFailure{ErrorCode: string(openfeature.ParseErrorCode), ErrorDetails: apperr.As(err).Message}, nil
 	}
 	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
+	if err := json.Unmarshal(raw, &top); err != nil || top == nil { // null is no object either
 		return nil, &ofrepFailure{ErrorCode: string(openfeature.ParseErrorCode), ErrorDetails: "the request body must be a JSON object"}, nil
 	}
 	for k := range top {

@@ -220,8 +220,12 @@ func (s *Service) keepAnAdmin(ctx context.Context, id string) error {
 	return ErrLastAdmin
 }
 
-// List returns a page of users for an admin.
+// List returns a page of users for an admin. An unknown role is a 400 (as
+// the document's enum says), not an empty page that hides a typo.
 func (s *Service) List(ctx context.Context, p query.Params, ks *query.Keyset) ([]store.Row, bool, error) {
+	if r, ok := p.String("role"); ok && r != users.RoleCustomer && r != users.RoleAdmin {
+		return nil, false, apperr.Invalid(query.CodeFilter, "filter role must be one of customer, admin")
+	}
 	return s.store.List(ctx, p, ks)
 }
 
