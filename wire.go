@@ -178,7 +178,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	if err != nil {
 		return nil, err
 	}
-	a.cache.Start(ctx)
+	// The application's lifetime, not the signal: a draining instance
+	// serves for shutdown_delay after SIGTERM and must keep dropping what
+	// other instances invalidate.
+	a.cache.Start(a.life)
 
 	// The event bus comes before the modules: they append to its outbox and
 	// subscribe in their constructors.

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+	"time"
+
+	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/server"
+)
+
+// drainingServer runs one instance the way serve does: build and
+// ServeDrain share the "signal" context, which signal cancels (SIGTERM).
+// The drain delay is long; the test's cleanup ends it by closing the server.
+type drainingServer struct {
+	*testServer
+	signal context.CancelFunc
+}
+
+func startDraining(t *testing.T, cfg config.Config) *drainingServer {
+	t.Helper()
+	logs := &bytes.Buffer{}
+	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	sigCtx, signal := context.WithCancel(context.Background())
+	app, err := build(sigCtx, cfg, log)
+	if err != nil {
+		signal()
+		t.Fatalf("build: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.New(cfg.HTTP, app.router, log)
+	done := make(chan error, 1)
+	go func() {
+		done <- server.ServeDrain(sigCtx, srv, ln, &app.ready, server.Drain{Delay: time.Minute, Timeout: 5 * time.Second}, log)
+	}()
+	t.Cleanup(func() {
+		signal()
+		_ = srv.Close() // ends the drain delay early
+		if err := <-done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("ServeDrain: %v", err)
+		}
+		app.Close()
+	})
+	// The harness's do only reads srv.URL; ServeDrain owns the listener.
+	ts := &testServer{t: t, app: app, srv: &httptest.Server{URL: "http://" + ln.Addr().String()}, log: logs}
+	return &drainingServer{testServer: ts, signal: signal}
+}
+
+// Cache invalidation keeps working during the drain: after SIGTERM an
+// instance keeps serving for shutdown_delay, so its invalidation
+// subscription must live as long as the application, not the signal.
+func TestCacheInvalidationSurvivesDrain(t *testing.T) {
+	requirePostgres(t)
+	if os.Getenv("TEST_REDIS_URL") == "" {
+		t.Fatal("needs TEST_REDIS_URL next to TEST_DATABASE_URL") // never a silent skip
+	}
+	cfg := testConfig(t, postgresStore)
+	cfg.Cache.InvalidationAckTimeout = 5 * time.Second // a loaded machine must not turn a slow ack into a flake
+	a := startServer(t, cfg)
+	b := startDraining(t, cfg)
+	admin := a.adminToken()
+	id := a.createProduct(admin, map[string]any{"name": "Before"})["id"].(string)
+	if got := b.do("GET", "/v1/products/"+id, "", nil).JSON(t)["name"]; got != "Before" {
+		t.Fatalf("warm: %v", got)
+	}
+
+	b.signal() // SIGTERM: B turns unready and keeps serving
+	deadline := time.Now().Add(10 * time.Second)
+	for b.do("GET", "/readyz", "", nil).Status != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("B did not start draining")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Several writes spread over the drain: the first could beat the
+	// teardown of a subscription bound to the signal, the later ones not.
+	for i := range 5 {
+		name := fmt.Sprintf("During drain %d", i)
+		expect(t, a.do("PATCH", "/v1/products/"+id, admin, map[string]any{"name": name}), 200)
+		// No polling: the write waited for B's acknowledgement.
+		r := b.do("GET", "/v1/products/"+id, "", nil)
+		expect(t, r, 200)
+		if got := r.JSON(t)["name"]; got != name {
+			t.Fatalf("draining instance served %v after write %d was acknowledged", got, i)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The kill switch cannot be turned into strings: a boolean flag refuses
+// variants of another type (422 naming variants) and keeps serving
+// booleans; a PUT without metadata keeps the description.
+func TestKillSwitchKeepsItsType(t *testing.T) {
+	eachStore(t, func(t *testing.T, kind storeKind) {
+		s := newServer(t, kind)
+		admin := s.adminToken()
+		path := "/v1/admin/flags/orders.checkout_enabled"
+		desc := s.do("GET", path, admin, nil).JSON(t)["metadata"].(map[string]any)["description"]
+		if desc == nil || desc == "" {
+			t.Fatal("precondition: the seeded flag has a description")
+		}
+		for _, body := range []string{
+			`{"state":"ENABLED","variants":{"on":"yes","off":"no"},"defaultVariant":"off"}`,
+			`{"state":"ENABLED","variants":{"on":true,"off":"no"},"defaultVariant":"off"}`,
+			`{"state":"ENABLED","variants":{"on":1,"off":0},"defaultVariant":"off"}`,
+		} {
+			r := s.do("PUT", path, admin, body)
+			expect(t, r, http.StatusUnprocessableEntity)
+			named := false
+			for _, e := range r.JSON(t)["errors"].([]any) {
+				if e.(map[string]any)["field"] == "variants" {
+					named = true
+				}
+			}
+			if !named {
+				t.Fatalf("%s: problem does not name variants: %s", body, r.Body)
+			}
+		}
+		ev := s.do("POST", "/ofrep/v1/evaluate/flags/orders.checkout_enabled", "", map[string]any{"context": map[string]any{}})
+		expect(t, ev, 200)
+		if v := ev.JSON(t)["value"]; v != true {
+			t.Fatalf("OFREP serves %v after refused PUTs", v)
+		}
+		// The same type goes through, switches checkout off and keeps the description.
+		r := s.do("PUT", path, admin, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}`)
+		expect(t, r, 200)
+		if got := r.JSON(t)["metadata"].(map[string]any)["description"]; got != desc {
+			t.Fatalf("description after a PUT without metadata: %v, want %v", got, desc)
+		}
+		_, customer := s.register("kill-switch@example.com")
+		order := s.do("POST", "/v1/orders", customer, map[string]any{"items": []any{}}, "Idempotency-Key", "kill-switch-type-1")
+		expect(t, order, http.StatusServiceUnavailable)
+	})
+}
