@@ -143,3 +143,43 @@ func TestKillSwitchKeepsItsType(t *testing.T) {
 		expect(t, order, http.StatusServiceUnavailable)
 	})
 }
+
+// A replay is not a new checkout: with checkout switched off the same
+// Idempotency-Key and body still get the stored 201; a new key gets the
+// 503 with Retry-After, another body under the old key its 422.
+func TestIdempotentReplayWhileCheckoutIsOff(t *testing.T) {
+	eachStore(t, func(t *testing.T, kind storeKind) {
+		s := newServer(t, kind)
+		admin := s.adminToken()
+		pid := s.createProduct(admin, map[string]any{"stock": 10})["id"].(string)
+		_, customer := s.register("replay-off@example.com")
+		body := map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 1}}}
+		first := s.do("POST", "/v1/orders", customer, body, "Idempotency-Key", "replay-off-1")
+		expect(t, first, 201)
+
+		flag := "/v1/admin/flags/orders.checkout_enabled"
+		expect(t, s.do("PUT", flag, admin, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}`), 200)
+		replay := s.do("POST", "/v1/orders", customer, body, "Idempotency-Key", "replay-off-1")
+		expect(t, replay, 201)
+		if string(replay.Body) != string(first.Body) || replay.Header.Get("Idempotent-Replayed") != "true" ||
+			replay.Header.Get("Location") != first.Header.Get("Location") {
+			t.Fatalf("replay while off: %s %v, want %s", replay.Body, replay.Header, first.Body)
+		}
+		fresh := s.do("POST", "/v1/orders", customer, body, "Idempotency-Key", "replay-off-2")
+		expect(t, fresh, http.StatusServiceUnavailable)
+		if fresh.Header.Get("Retry-After") == "" {
+			t.Fatal("503 without Retry-After")
+		}
+		// The same key from another caller is that caller's new checkout.
+		_, other := s.register("replay-off-other@example.com")
+		expect(t, s.do("POST", "/v1/orders", other, body, "Idempotency-Key", "replay-off-1"), http.StatusServiceUnavailable)
+		// Malformed requests while off are the 503 too, as before.
+		expect(t, s.do("POST", "/v1/orders", customer, body), http.StatusServiceUnavailable)
+		other2 := map[string]any{"items": []any{map[string]any{"product_id": pid, "quantity": 2}}}
+		expect(t, s.do("POST", "/v1/orders", customer, other2, "Idempotency-Key", "replay-off-1"), http.StatusUnprocessableEntity)
+
+		// Back on: the new key places its order.
+		expect(t, s.do("PUT", flag, admin, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"on"}`), 200)
+		expect(t, s.do("POST", "/v1/orders", customer, body, "Idempotency-Key", "replay-off-2"), 201)
+	})
+}
