@@ -9,12 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/server"
+	"example.com/productapi/platform/testkit/netproxy"
 )
 
 // drainingServer runs one instance the way serve does: build and
@@ -182,4 +185,45 @@ func TestIdempotentReplayWhileCheckoutIsOff(t *testing.T) {
 		expect(t, s.do("PUT", flag, admin, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"on"}`), 200)
 		expect(t, s.do("POST", "/v1/orders", customer, body, "Idempotency-Key", "replay-off-2"), 201)
 	})
+}
+
+// Two instances learn from Redis that they are two; when Redis is cut
+// each limits to its share, so a login brute force spread over both gets
+// the limit through, not twice it.
+func TestRateLimitSharesTheLimitWhenRedisIsCut(t *testing.T) {
+	requirePostgres(t)
+	cfg := testConfig(t, postgresStore)
+	// An hour's window: however slowly the requests below go while Redis
+	// times out, no admission leaves it. Production's short Redis budgets
+	// (not patientRedis): every decision below is local anyway.
+	cfg.RateLimit.Groups.Auth = config.RateLimitGroup{Limit: 10, Window: time.Hour}
+	u, err := url.Parse(cfg.Redis.URL)
+	if err != nil || u.Host == "" {
+		t.Fatalf("needs TEST_REDIS_URL (%q)", cfg.Redis.URL)
+	}
+	proxy := netproxy.Start(t, u.Host)
+	u.Host = proxy.Addr()
+	cfg.Redis.URL = u.String()
+	cfg.RateLimit.InstanceHeartbeat = 100 * time.Millisecond
+	a, b := startServer(t, cfg), startServer(t, cfg)
+	for _, s := range []*testServer{a, b} {
+		waitFor(t, 10*time.Second, "both instances count two", func() bool {
+			return strings.Contains(string(s.do("GET", "/metrics", "", nil).Body), "\nratelimit_instances 2\n")
+		})
+	}
+
+	proxy.SetCut(true)
+	tried := 0
+	for i := range 40 {
+		switch r := []*testServer{a, b}[i%2].do("POST", "/v1/auth/login", "", badLogin); r.Status {
+		case 401:
+			tried++
+		case 429:
+		default:
+			t.Fatalf("attempt %d: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+	if tried != 10 {
+		t.Fatalf("redis cut: %d password guesses got through two instances, want each one's share 5, together the limit 10", tried)
+	}
 }

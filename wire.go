@@ -256,6 +256,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		Min: cfg.Overload.MinLimit, Max: cfg.Overload.MaxLimit})
 	a.limiter.Register(a.metrics.Registry)
 	a.rate = newRateLimiter(cfg, rc, a.flags, a.metrics.Registry, log)
+	a.rate.Start(a.life) // the instance count that divides the limit while Redis is down
 	if a.redis != nil && cfg.RateLimit.Enabled {
 		// Non-critical: limits hold per instance while Redis is away.
 		a.health.Add(health.Check{Name: "ratelimit", Run: a.rate.Health})
@@ -326,6 +327,9 @@ func (a *application) Close() {
 	}
 	if a.cache != nil {
 		_ = a.cache.Close()
+	}
+	if a.rate != nil {
+		a.rate.Close()
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()
