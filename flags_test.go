@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -66,8 +67,12 @@ func TestRuntimeFlagsSwitchBehaviour(t *testing.T) {
 		b := startServer(t, cfg)
 		a.switchFlag(admin, "orders.checkout_enabled", false)
 		start := time.Now()
+		probe := 0
 		waitFor(t, 2*time.Second, "instance B sees checkout switched off", func() bool {
-			return b.do("POST", "/v1/orders", customer, order, "Idempotency-Key", "flag-b").Status == 503
+			// A new key each time: a key that placed an order before B
+			// followed would replay its 201 even while checkout is off.
+			probe++
+			return b.do("POST", "/v1/orders", customer, order, "Idempotency-Key", fmt.Sprintf("flag-b-%d", probe)).Status == 503
 		})
 		t.Logf("instance B followed after %s", time.Since(start))
 	})

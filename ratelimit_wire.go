@@ -31,6 +31,7 @@ func newRateLimiter(cfg config.Config, rdb redis.UniversalClient, fl *flags.Flag
 		Redis:        rdb,
 		Namespace:    cfg.Cache.Namespace,
 		RedisTimeout: cfg.RateLimit.RedisTimeout,
+		Heartbeat:    cfg.RateLimit.InstanceHeartbeat,
 		Registerer:   reg,
 		Log:          log.With("component", "ratelimit"),
 	})

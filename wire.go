@@ -178,7 +178,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	if err != nil {
 		return nil, err
 	}
-	a.cache.Start(ctx)
+	// The application's lifetime, not the signal: a draining instance
+	// serves for shutdown_delay after SIGTERM and must keep dropping what
+	// other instances invalidate.
+	a.cache.Start(a.life)
 
 	// The event bus comes before the modules: they append to its outbox and
 	// subscribe in their constructors.
@@ -255,6 +258,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		Min: cfg.Overload.MinLimit, Max: cfg.Overload.MaxLimit})
 	a.limiter.Register(a.metrics.Registry)
 	a.rate = newRateLimiter(cfg, rc, a.flags, a.metrics.Registry, log)
+	a.rate.Start(a.life) // the instance count that divides the limit while Redis is down
 	if a.redis != nil && cfg.RateLimit.Enabled {
 		// Non-critical: limits hold per instance while Redis is away.
 		a.health.Add(health.Check{Name: "ratelimit", Run: a.rate.Health})
@@ -333,6 +337,9 @@ func (a *application) Close() {
 	}
 	if a.cache != nil {
 		_ = a.cache.Close()
+	}
+	if a.rate != nil {
+		a.rate.Close()
 	}
 	if a.redis != nil {
 		_ = a.redis.Close()

@@ -149,6 +149,10 @@ type RateLimit struct {
 	// down) the instance decides locally.
 	RedisTimeout time.Duration   `yaml:"redis_timeout"`
 	Groups       RateLimitGroups `yaml:"groups"`
+	// InstanceHeartbeat: how often each instance records itself in Redis
+	// and recounts the live ones; while Redis is down each instance admits
+	// limit / that count.
+	InstanceHeartbeat time.Duration `yaml:"instance_heartbeat"`
 }
 
 // RateLimitGroups holds the policy of each route group.
@@ -218,7 +222,7 @@ func Defaults() Config {
 			PreviousSigningKeys: []string{}, RequireMFAFor: []string{}, OIDC: defaultOIDC()},
 		Log:      Log{Format: "text", Level: "info"},
 		Overload: Overload{InitialLimit: 256, MinLimit: 64, MaxLimit: 4096},
-		RateLimit: RateLimit{Enabled: true, RedisTimeout: 50 * time.Millisecond, Groups: RateLimitGroups{
+		RateLimit: RateLimit{Enabled: true, RedisTimeout: 50 * time.Millisecond, InstanceHeartbeat: 5 * time.Second, Groups: RateLimitGroups{
 			Auth:      RateLimitGroup{Limit: 10, Window: time.Minute},
 			Catalogue: RateLimitGroup{Limit: 600, Window: time.Minute},
 			Default:   RateLimitGroup{Limit: 120, Window: time.Minute},
@@ -486,6 +490,9 @@ func (c Config) Validate() error {
 func (r RateLimit) validate() error {
 	if r.RedisTimeout <= 0 {
 		return &Error{Setting: "ratelimit.redis_timeout", Problem: "must be positive"}
+	}
+	if r.InstanceHeartbeat <= 0 {
+		return &Error{Setting: "ratelimit.instance_heartbeat", Problem: "must be positive"}
 	}
 	for _, g := range []struct {
 		name string

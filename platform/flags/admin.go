@@ -193,6 +193,35 @@ func writeView(c *gin.Context, status int, r flagRow) {
 	httpx.WriteCacheable(c, status, httpx.VersionETag(r.Version, ""), httpx.CachePrivate, body)
 }
 
+// against fits the new definition comp of key to the stored one: it keeps
+// the stored metadata when the PUT omitted metadata, and refuses variants of
+// another type than the flag's: the registry's declared type first (so a
+// registered flag stored with a wrong type can be repaired), else the
+// stored definition's.
+func (f *Flags) against(key string, comp *compiled, old flagRow, exists bool) (*compiled, error) {
+	want, whose := declaredKind(key), "declared boolean"
+	var stored *compiled
+	if exists {
+		if d, err := ParseDefinition([]byte(old.Definition)); err == nil {
+			stored, _ = Compile(key, d) // nil when hand-edited into something invalid
+		}
+	}
+	if stored != nil {
+		if want == 0 {
+			want, whose = stored.kind, "currently "+stored.kind.String()
+		}
+		if comp.def.Metadata == nil && len(stored.def.Metadata) > 0 {
+			d := comp.def
+			d.Metadata = stored.def.Metadata
+			var err error
+			if comp, err = Compile(key, d); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return comp, keepKind(comp, want, whose)
+}
+
 func (f *Flags) putFlag(c *gin.Context) {
 	key := c.Param("key")
 	var body putBody
@@ -221,11 +250,6 @@ func (f *Flags) putFlag(c *gin.Context) {
 		httpx.Error(c, err)
 		return
 	}
-	canonical, err := json.Marshal(comp.def)
-	if err != nil {
-		httpx.Error(c, apperr.Internal(err))
-		return
-	}
 	actor := ""
 	if p, ok := auth.Caller(c); ok {
 		actor = p.UserID
@@ -240,6 +264,13 @@ func (f *Flags) putFlag(c *gin.Context) {
 		old, exists, err := f.load(ctx, key, true)
 		if err != nil {
 			return err
+		}
+		if comp, err = f.against(key, comp, old, exists); err != nil {
+			return err
+		}
+		canonical, err := json.Marshal(comp.def)
+		if err != nil {
+			return apperr.Internal(err)
 		}
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		var before any

@@ -88,6 +88,26 @@ func kindOf(v any) valueKind {
 	return 0
 }
 
+// declaredKind is the type the code reads key with: every flag of the
+// Registry is boolean (Info.Default); 0 for flags the code does not read.
+func declaredKind(key string) valueKind {
+	if _, ok := Described(key); ok {
+		return kindBool
+	}
+	return 0
+}
+
+// keepKind refuses c unless its variants have the type want (0: any type).
+// A kill switch given string variants would otherwise evaluate to the
+// caller's default in Bool while OFREP serves the strings.
+func keepKind(c *compiled, want valueKind, whose string) error {
+	if want == 0 || c.kind == want {
+		return nil
+	}
+	return apperr.Validation(apperr.FieldError{Field: "variants",
+		Message: fmt.Sprintf("must be %s values: a flag's variants keep its type (%s), found %s", want, whose, c.kind)})
+}
+
 // compiled is a validated flag ready to evaluate. It is immutable once built.
 type compiled struct {
 	key      string

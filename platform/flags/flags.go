@@ -230,6 +230,9 @@ func (f *Flags) seed(ctx context.Context) error {
 			}
 		}
 		c, err := Compile(key, d)
+		if err == nil {
+			err = keepKind(c, declaredKind(key), "declared boolean")
+		}
 		if err != nil {
 			return fmt.Errorf("flags: seed flag %q: %w", key, describe(err))
 		}

@@ -41,6 +41,11 @@ type Options struct {
 	// Cooldown is how long the breaker stays open before probing Redis
 	// again (default 2s).
 	Cooldown time.Duration
+	// Heartbeat is how often an instance records itself in Redis and
+	// recounts the live instances, whose number divides the limit while
+	// Redis is down (default 5s; an instance silent for 3 rounds no longer
+	// counts). Only with Redis and after Start.
+	Heartbeat time.Duration
 	// Now is the clock (tests); nil = time.Now.
 	Now        func() time.Time
 	Registerer prometheus.Registerer
@@ -65,6 +70,7 @@ type Limiter struct {
 	cb       *gobreaker.CircuitBreaker[Decision]
 	log      *slog.Logger
 	fallback atomic.Uint64
+	peers    *peers // nil without Redis
 	outcomes *prometheus.CounterVec
 }
 
@@ -79,6 +85,9 @@ func New(o Options) *Limiter {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = defaultHeartbeat
+	}
 	l := &Limiter{opts: o, local: NewLocal(o.Now), log: o.Log, groups: make(map[string]groupPolicy, len(o.Policies))}
 	for g, p := range o.Policies {
 		l.groups[g] = groupPolicy{policy: p, header: PolicyHeader(p)}
@@ -87,6 +96,7 @@ func New(o Options) *Limiter {
 		l.remote = NewRedis(o.Redis, o.Namespace, o.Now)
 		l.cb = gobreaker.NewCircuitBreaker[Decision](resilience.RedisBreaker("ratelimit-redis", breakerTrips, o.Cooldown,
 			func(err error) bool { return errors.Is(err, errCallerGone) }, o.Log))
+		l.peers = newPeers(o.Redis, o.Namespace, l.remote.member, o.Heartbeat, max(o.RedisTimeout, time.Second))
 	}
 	l.outcomes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "ratelimit_decisions_total", Help: "Rate limit decisions by route group and outcome (allowed, limited).",
@@ -105,11 +115,53 @@ func New(o Options) *Limiter {
 				return 0
 			}))
 		}
+		o.Registerer.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ratelimit_instances", Help: "Live instances last counted in Redis (1 without Redis); while Redis is down each instance admits limit / this.",
+		}, func() float64 { return float64(l.Instances()) }))
 		o.Registerer.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ratelimit_local_fallbacks_total", Help: "Decisions taken locally because Redis failed or its breaker was open.",
 		}, func() float64 { return float64(l.fallback.Load()) }))
 	}
 	return l
+}
+
+// Start heartbeats this instance into Redis until ctx ends or Close, so
+// every instance knows how many share the limit when Redis goes away.
+// Without Redis it does nothing. Give it the application's lifetime: a
+// draining instance still limits.
+func (l *Limiter) Start(ctx context.Context) {
+	if l.peers == nil {
+		return
+	}
+	l.peers.start(ctx, func(err error) {
+		l.log.DebugContext(ctx, "rate limit heartbeat failed; keeping the last instance count", "err", err, "instances", l.peers.Instances())
+	})
+}
+
+// Close stops the heartbeat and leaves the instance count.
+func (l *Limiter) Close() {
+	if l.peers != nil {
+		l.peers.close()
+	}
+}
+
+// Instances is the last known number of live instances sharing the limit
+// (1 without Redis or before the first heartbeat).
+func (l *Limiter) Instances() int {
+	if l.peers == nil {
+		return 1
+	}
+	return l.peers.Instances()
+}
+
+// localPolicy is what the local log enforces for p: with Redis configured
+// (and so failing, when this is asked) only this instance's share of the
+// limit, since every other instance admits its own share too.
+func (l *Limiter) localPolicy(p Policy) Policy {
+	if l.peers == nil {
+		return p
+	}
+	return share(p, l.peers.Instances())
 }
 
 // Mode is "redis" while Redis decides, "local" otherwise.
@@ -167,6 +219,7 @@ func (l *Limiter) Allow(ctx context.Context, key string, p Policy) Decision {
 		if !errors.Is(err, gobreaker.ErrOpenState) && !errors.Is(err, gobreaker.ErrTooManyRequests) && !errors.Is(err, errCallerGone) {
 			l.log.DebugContext(ctx, "rate limit decided locally", "err", err)
 		}
+		p = l.localPolicy(p)
 	}
 	return l.local.Allow(key, p)
 }

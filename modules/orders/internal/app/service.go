@@ -83,18 +83,11 @@ func (s *Service) Place(ctx context.Context, userID, key string, lines []domain.
 		}
 		if !claimed {
 			k, err := s.store.Key(ctx, userID, key)
-			switch {
-			case errors.Is(err, orders.ErrNotFound): // purged between the two statements
-				return orders.ErrIdempotencyInFlight.WithRetryAfter(time.Second)
-			case err != nil:
-				return err
-			case k.RequestHash != hash:
-				return orders.ErrIdempotencyKeyReused
-			case k.ResponseStatus == 0:
+			if errors.Is(err, orders.ErrNotFound) { // purged between the two statements
 				return orders.ErrIdempotencyInFlight.WithRetryAfter(time.Second)
 			}
-			out = Placed{OrderID: k.OrderID, Status: k.ResponseStatus, Body: []byte(k.ResponseBody), Replayed: true}
-			return nil
+			out, err = replayOf(k, err, hash)
+			return err
 		}
 		pl := make([]products.Line, len(lines))
 		for i, l := range lines {
@@ -140,6 +133,40 @@ func (s *Service) Place(ctx context.Context, userID, key string, lines []domain.
 		s.placed.Inc()
 	}
 	return out, nil
+}
+
+// replayOf is the answer a known key gives (k as read, with its error):
+// the stored response for the same request, 422 for another request under
+// the key, 409 while the first one is still running.
+func replayOf(k store.KeyRow, err error, hash string) (Placed, error) {
+	switch {
+	case err != nil:
+		return Placed{}, err
+	case k.RequestHash != hash:
+		return Placed{}, orders.ErrIdempotencyKeyReused
+	case k.ResponseStatus == 0:
+		return Placed{}, orders.ErrIdempotencyInFlight.WithRetryAfter(time.Second)
+	}
+	return Placed{OrderID: k.OrderID, Status: k.ResponseStatus, Body: []byte(k.ResponseBody), Replayed: true}, nil
+}
+
+// Replay answers a checkout from the idempotency store alone, without
+// placing anything: known reports whether the caller's key is there. It is
+// what POST /v1/orders does while checkout is switched off: a replay is
+// not a new checkout, so it still gets its stored response.
+func (s *Service) Replay(ctx context.Context, userID, key string, lines []domain.Line) (_ Placed, known bool, _ error) {
+	if err := domain.CheckLines(lines); err != nil {
+		return Placed{}, false, nil // cannot match a stored request
+	}
+	if err := s.refuseErased(ctx, userID); err != nil {
+		return Placed{}, true, err
+	}
+	k, err := s.store.Key(ctx, userID, key)
+	if errors.Is(err, orders.ErrNotFound) {
+		return Placed{}, false, nil
+	}
+	out, err := replayOf(k, err, domain.RequestHash(lines))
+	return out, true, err
 }
 
 func eventItem(r store.ItemRow) orders.EventItem {

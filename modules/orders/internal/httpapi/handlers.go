@@ -100,27 +100,56 @@ func checkKey(k string) error {
 	return nil
 }
 
-func (h *Handlers) place(c *gin.Context) {
-	if !h.checkoutEnabled(c.Request.Context()) {
-		httpx.Error(c, errCheckoutOff)
-		return
-	}
+// decodePlace decodes the Idempotency-Key and the body.
+func decodePlace(c *gin.Context) (string, []domain.Line, error) {
 	key := c.GetHeader("Idempotency-Key")
 	if err := checkKey(key); err != nil {
-		httpx.Error(c, err)
-		return
+		return "", nil, err
 	}
 	var req placeRequest
 	if err := httpx.Decode(c, &req); err != nil {
-		httpx.Error(c, err)
-		return
+		return "", nil, err
 	}
 	lines := make([]domain.Line, len(req.Items))
 	for i, it := range req.Items {
 		lines[i] = domain.Line{ProductID: it.ProductID, Quantity: it.Quantity}
 	}
+	return key, lines, nil
+}
+
+func (h *Handlers) place(c *gin.Context) {
 	p, _ := auth.Caller(c)
+	if !h.checkoutEnabled(c.Request.Context()) {
+		h.placeWhileOff(c, p.UserID)
+		return
+	}
+	key, lines, err := decodePlace(c)
+	if err != nil {
+		httpx.Error(c, err)
+		return
+	}
 	res, err := h.svc.Place(c.Request.Context(), p.UserID, key, lines)
+	h.writePlaced(c, res, err)
+}
+
+// placeWhileOff answers a checkout while the kill switch is off: a key the
+// caller already used answers as it would with checkout on (the stored
+// response, 422 or 409), since a replay is not a new checkout; anything
+// else, malformed requests included, is the 503.
+func (h *Handlers) placeWhileOff(c *gin.Context, userID string) {
+	key, lines, err := decodePlace(c)
+	if err != nil {
+		httpx.Error(c, errCheckoutOff)
+		return
+	}
+	res, known, err := h.svc.Replay(c.Request.Context(), userID, key, lines)
+	if err == nil && !known {
+		err = errCheckoutOff
+	}
+	h.writePlaced(c, res, err)
+}
+
+func (h *Handlers) writePlaced(c *gin.Context, res app.Placed, err error) {
 	if err != nil {
 		httpx.Error(c, err)
 		return
