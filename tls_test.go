@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -206,4 +207,57 @@ func TestTLSMisconfigurationStopsStartup(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The compose load balancer terminates TLS on :8443 (HTTP/2 by ALPN, TLS
+// 1.2+), tells the app the scheme and sets HSTS itself (the app sees plain
+// HTTP and sends none). With haproxy installed, the whole file passes
+// `haproxy -c` with a throwaway PEM in place of the mounted one.
+func TestHAProxyTLSFrontend(t *testing.T) {
+	const mounted = "/usr/local/etc/haproxy/certs/productapi.pem"
+	raw, err := os.ReadFile("configs/haproxy/haproxy.cfg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := string(raw)
+	_, tlsFrontend, ok := strings.Cut(cfg, "\nfrontend lb_tls\n")
+	if !ok {
+		t.Fatal("configs/haproxy/haproxy.cfg: no frontend lb_tls")
+	}
+	tlsFrontend, _, _ = strings.Cut(tlsFrontend, "\n\n")
+	for _, want := range []string{"bind :8443 ssl crt " + mounted + " alpn h2,http/1.1 ssl-min-ver TLSv1.2",
+		"http-request set-header X-Forwarded-Proto https", `http-response set-header Strict-Transport-Security "max-age=`,
+		"http-request del-header X-Forwarded-For", "default_backend productapi"} {
+		if !strings.Contains(tlsFrontend, want) {
+			t.Errorf("frontend lb_tls lacks %q", want)
+		}
+	}
+	compose := string(must(os.ReadFile("docker-compose.yml")))
+	if !strings.Contains(compose, `"8443:8443"`) || !strings.Contains(compose, "./configs/haproxy/certs:/usr/local/etc/haproxy/certs:ro") {
+		t.Error("docker-compose.yml: the lb must publish 8443 and mount configs/haproxy/certs")
+	}
+	haproxy, err := exec.LookPath("haproxy")
+	if err != nil {
+		t.Skip("haproxy not installed (apt-get install haproxy): config not checked by haproxy -c")
+	}
+	dir := t.TempDir()
+	pair := certtest.NewCA(t).Issue(t, "localhost")
+	pem := filepath.Join(dir, "productapi.pem")
+	if err := os.WriteFile(pem, append(pair.CertPEM, pair.KeyPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	checked := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(checked, []byte(strings.ReplaceAll(cfg, mounted, pem)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(haproxy, "-c", "-q", "-f", checked).CombinedOutput(); err != nil {
+		t.Fatalf("haproxy -c: %v\n%s", err, out)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
