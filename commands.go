@@ -15,6 +15,7 @@ import (
 	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/observability"
 	"example.com/productapi/platform/server"
+	"example.com/productapi/platform/tlsreload"
 )
 
 // serve runs the service until ctx is cancelled. onListen (tests) learns
@@ -22,6 +23,15 @@ import (
 func serve(ctx context.Context, cfg config.Config, stdout io.Writer, onListen func(addr string)) error {
 	log := observability.NewLogger(cfg.Log, stdout)
 	slog.SetDefault(log)
+	// The certificate first: a bad pair stops start-up before any pool opens.
+	var certs *tlsreload.Reloader
+	if cfg.HTTP.TLS() {
+		var err error
+		if certs, err = tlsreload.New(cfg.HTTP.TLSCertFile, cfg.HTTP.TLSKeyFile, log.With("component", "tls")); err != nil {
+			return &config.Error{Setting: "HTTP_TLS_CERT_FILE/HTTP_TLS_KEY_FILE", Problem: err.Error()}
+		}
+		go certs.Run(ctx, cfg.HTTP.TLSReloadInterval)
+	}
 	app, err := build(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -40,6 +50,9 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer, onListen fu
 		}
 	}
 	srv := server.New(cfg.HTTP, app.router, log)
+	if certs != nil {
+		server.UseTLS(srv, certs.GetCertificate)
+	}
 	return server.ServeDrain(ctx, srv, ln, &app.ready, server.Drain{Delay: cfg.HTTP.ShutdownDelay, Timeout: cfg.HTTP.ShutdownTimeout}, log)
 }
 

@@ -10,6 +10,11 @@ CLUSTER_LB_PORT=${CLUSTER_LB_PORT:-18080}
 # it keeps sending to a draining instance until its listener closes).
 CLUSTER_LB=${CLUSTER_LB:-haproxy}
 CLUSTER_LB_STATS_PORT=${CLUSTER_LB_STATS_PORT:-18404}
+# HAProxy's HTTPS frontend (TLS terminated there, HTTP/2 by ALPN) and its PEM
+# (certificate chain, then key); cluster-up makes a self-signed localhost one
+# when the file does not exist.
+CLUSTER_LB_TLS_PORT=${CLUSTER_LB_TLS_PORT:-18443}
+CLUSTER_TLS_PEM=${CLUSTER_TLS_PEM:-$CLUSTER_STATE/tls.pem}
 CLUSTER_PORTS=(18081 18082 18083)
 # 1 (default): the cluster gets its own Redis (16379) and NATS (14222), so
 # chaos can restart them without disturbing anybody else's tests on 6379/4222.

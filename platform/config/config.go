@@ -63,6 +63,10 @@ type HTTP struct {
 	ShutdownDelay  time.Duration `yaml:"shutdown_delay"`
 	MaxHeaderBytes int           `yaml:"max_header_bytes"`
 	CORS           CORS          `yaml:"cors"`
+	// HTTPS on Addr when both files are set (see tls.go).
+	TLSCertFile       string        `yaml:"tls_cert_file"`
+	TLSKeyFile        string        `yaml:"tls_key_file"`
+	TLSReloadInterval time.Duration `yaml:"tls_reload_interval"`
 }
 
 type Database struct {
@@ -202,6 +206,7 @@ func Defaults() Config {
 			TrustedProxies:    []string{},
 			MaxHeaderBytes:    64 << 10,
 			CORS:              defaultCORS(),
+			TLSReloadInterval: 10 * time.Second,
 		},
 		Database: Database{
 			MaxOpenConns:    20,
@@ -323,6 +328,8 @@ func applyEnv(cfg *Config, getenv func(string) string) error {
 	str("LOG_LEVEL", &cfg.Log.Level)
 	str("PPROF_ADDR", &cfg.Debug.PprofAddr)
 	applySecurityEnv(cfg, getenv)
+	str("HTTP_TLS_CERT_FILE", &cfg.HTTP.TLSCertFile)
+	str("HTTP_TLS_KEY_FILE", &cfg.HTTP.TLSKeyFile)
 	// The standard OpenTelemetry variables.
 	str("OTEL_EXPORTER_OTLP_ENDPOINT", &cfg.Tracing.OTLPEndpoint)
 	str("OTEL_SERVICE_NAME", &cfg.Tracing.ServiceName)
@@ -477,6 +484,9 @@ func (c Config) Validate() error {
 	}
 	if c.Cache.RedisTimeout <= 0 {
 		return &Error{Setting: "cache.redis_timeout", Problem: "must be positive"}
+	}
+	if err := c.HTTP.validateTLS(); err != nil {
+		return err
 	}
 	if err := c.validateSecurity(); err != nil {
 		return err

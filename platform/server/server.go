@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -33,6 +34,15 @@ func New(cfg config.HTTP, h http.Handler, log *slog.Logger) *http.Server {
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// UseTLS makes Serve/ServeDrain answer HTTPS on their listener: TLS 1.2 or
+// later (set explicitly so a GODEBUG cannot lower it), HTTP/2 offered by
+// ALPN next to HTTP/1.1 (net/http adds both when the config names none).
+// getCertificate is asked on every handshake, so a reloaded certificate
+// reaches new connections without a restart.
+func UseTLS(srv *http.Server, getCertificate func(*tls.ClientHelloInfo) (*tls.Certificate, error)) {
+	srv.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: getCertificate}
 }
 
 // Serve listens on ln until ctx is cancelled, then drains. ready is flipped
@@ -63,6 +73,10 @@ type Drain struct {
 //  3. Shutdown: the listener closes (new connections are refused, which a
 //     proxy retries on another upstream) and in-flight requests finish
 //     within d.Timeout.
+//
+// Over HTTP/2 the same Connection: close makes net/http send GOAWAY after
+// the response (the header itself is not sent), so clients open a new
+// connection for their next request, as HTTP/1.1 clients do.
 func ServeDrain(ctx context.Context, srv *http.Server, ln net.Listener, ready *atomic.Bool, d Drain, log *slog.Logger) error {
 	var draining atomic.Bool
 	if d.Delay > 0 {
@@ -75,9 +89,18 @@ func ServeDrain(ctx context.Context, srv *http.Server, ln net.Listener, ready *a
 		})
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	// Read before Serve: net/http fills in TLSConfig for HTTP/2 even on a
+	// plain listener.
+	useTLS := srv.TLSConfig != nil
+	go func() {
+		if useTLS {
+			errc <- srv.ServeTLS(ln, "", "") // the certificate comes from TLSConfig.GetCertificate
+			return
+		}
+		errc <- srv.Serve(ln)
+	}()
 	ready.Store(true)
-	log.Info("serving", "addr", ln.Addr().String())
+	log.Info("serving", "addr", ln.Addr().String(), "tls", useTLS)
 	select {
 	case err := <-errc:
 		ready.Store(false)
