@@ -27,7 +27,7 @@ var ErrLimited = apperr.New(apperr.KindTooManyRequests, "rate_limited", "too man
 type Options struct {
 	// Disabled turns the middleware into a pass-through (config switch).
 	Disabled bool
-	// Policies by group (GroupAuth, GroupCatalogue, GroupDefault). A group
+	// Policies by group (GroupAuth, GroupCatalogue, ...). A group
 	// without a policy is not limited.
 	Policies map[string]Policy
 	// Enabled is read per request (the runtime feature flag); nil = on.
@@ -174,6 +174,27 @@ func (l *Limiter) Allow(ctx context.Context, key string, p Policy) Decision {
 type groupPolicy struct {
 	policy Policy
 	header string // PolicyHeader(policy)
+}
+
+// Admit decides one request of key in group, for a limit Middleware cannot
+// apply because the key is in the body (a sign-in's target account). It
+// returns true when the request may go on (admitted, or limiting off);
+// refused, it has answered the 429 problem with that group's RateLimit
+// fields.
+func (l *Limiter) Admit(c *gin.Context, group, key string) bool {
+	g, ok := l.groups[group]
+	if l.opts.Disabled || !ok || (l.opts.Enabled != nil && !l.opts.Enabled(c.Request.Context())) {
+		return true
+	}
+	d := l.Allow(c.Request.Context(), key, g.policy)
+	if d.Allowed {
+		l.outcomes.WithLabelValues(group, "allowed").Inc()
+		return true
+	}
+	l.outcomes.WithLabelValues(group, "limited").Inc()
+	httpx.SetCanonical(c.Writer.Header(), policyHeaderKey, g.header, stateHeaderKey, StateHeader(g.policy, d))
+	httpx.Error(c, ErrLimited.WithRetryAfter(max(d.Reset, time.Second)))
+	return false
 }
 
 // The header keys as Header.Set stores them ("Ratelimit-Policy",

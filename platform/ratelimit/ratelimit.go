@@ -6,9 +6,10 @@
 //
 // Keys are the authenticated user ("u:<id>") or else the client IP
 // ("ip:<addr>", IPv6 by /64 prefix) as Gin resolves it from the engine's
-// trusted proxies. The log lives in process (Local) or, when a Redis client
-// is given, in Redis (one atomic Lua script per decision) so the limit holds
-// across every instance together. Redis trouble (timeout, errors, an open
+// trusted proxies; a sign-in is counted against its target account too
+// ("a:<hash of the email>", Limiter.Admit). The log lives in process
+// (Local) or, when a Redis client is given, in Redis (one atomic Lua
+// script per decision) so the limit holds across every instance together. Redis trouble (timeout, errors, an open
 // circuit breaker) falls back to the local log: requests are never failed
 // and never let through unlimited; the breaker's half-open probe brings
 // Redis back without an operator.
@@ -25,6 +26,8 @@
 package ratelimit
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -42,10 +45,17 @@ const (
 	GroupCatalogue = "catalogue"
 	// GroupDefault: every other /v1 route (writes, orders, users, admin).
 	GroupDefault = "default"
+	// GroupConsole: the operator console's own credential endpoints
+	// (POST /v1/console/*), so that other login traffic from an address
+	// cannot starve the console's sign-in and token refresh. Keyed by the
+	// client address; a console login also counts against its target
+	// account in GroupAuth (AccountKey), so it buys no extra guesses
+	// against any account.
+	GroupConsole = "console"
 )
 
 // Groups lists every group in a stable order.
-var Groups = []string{GroupAuth, GroupCatalogue, GroupDefault}
+var Groups = []string{GroupAuth, GroupCatalogue, GroupDefault, GroupConsole}
 
 // Policy is Limit requests per Window for one group.
 type Policy struct {
@@ -76,6 +86,8 @@ func Classify(method, route string) (group string, ok bool) {
 	switch {
 	case method == http.MethodPost && strings.HasPrefix(route, "/v1/auth/"):
 		return GroupAuth, true
+	case method == http.MethodPost && strings.HasPrefix(route, "/v1/console/"):
+		return GroupConsole, true
 	case (method == http.MethodGet || method == http.MethodHead) &&
 		(route == "/v1/products" || strings.HasPrefix(route, "/v1/products/")):
 		return GroupCatalogue, true
@@ -93,6 +105,14 @@ func UserKey(userID string) string {
 		k = k[:maxKeyLen]
 	}
 	return k
+}
+
+// AccountKey is the key of the account a sign-in names: the email as the
+// users module compares it (trimmed, lower-cased), hashed so that no
+// address is stored in the limiter.
+func AccountKey(email string) string {
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(email))))
+	return "a:" + base64.RawURLEncoding.EncodeToString(sum[:18])
 }
 
 // IPKey is the key of an anonymous client. IPv4 (and IPv4-mapped IPv6)
