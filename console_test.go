@@ -2,19 +2,23 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/resilience"
 	"example.com/productapi/web"
 )
 
-// The console's files: right content types, the strict CSP, revalidation
-// with a content ETag, a problem for a missing file.
+// The console's and the docs page's files: right content types, the
+// strict CSP, revalidation with a content ETag, a problem for a missing
+// file.
 func TestConsoleStaticFiles(t *testing.T) {
 	s := newServer(t, sqliteStore) // static files do not depend on the store
 	for path, ct := range map[string]string{
@@ -23,13 +27,20 @@ func TestConsoleStaticFiles(t *testing.T) {
 		"/admin/app.js":      "text/javascript; charset=utf-8",
 		"/admin/api.js":      "text/javascript; charset=utf-8",
 		"/admin/console.css": "text/css; charset=utf-8",
+		"/docs":              "text/html; charset=utf-8",
+		"/docs/docs.js":      "text/javascript; charset=utf-8",
+		"/docs/docs.css":     "text/css; charset=utf-8",
 	} {
 		r := s.do("GET", path, "", nil)
 		expect(t, r, 200)
 		if got := r.Header.Get("Content-Type"); got != ct {
 			t.Errorf("%s: Content-Type %q, want %q", path, got, ct)
 		}
-		if got := r.Header.Get("Content-Security-Policy"); got != web.ConsoleCSP || !strings.Contains(got, "script-src 'self'") {
+		csp := web.ConsoleCSP
+		if strings.HasPrefix(path, "/docs") {
+			csp = web.DocsCSP
+		}
+		if got := r.Header.Get("Content-Security-Policy"); got != csp || !strings.Contains(got, "script-src 'self';") || strings.Contains(got, "unsafe-inline") {
 			t.Errorf("%s: CSP %q", path, got)
 		}
 		if got := r.Header.Get("Cache-Control"); got != "no-cache" {
@@ -50,6 +61,7 @@ func TestConsoleStaticFiles(t *testing.T) {
 		t.Errorf("/admin/ is not the console page: %.200s", page)
 	}
 	expect(t, s.do("GET", "/admin/nope.js", "", nil), 404)
+	expect(t, s.do("GET", "/docs/nope.js", "", nil), 404)
 	expect(t, s.do("GET", "/admin/../go.mod", "", nil), 404)
 
 	// /admin (no slash) leads to the page.
@@ -147,4 +159,61 @@ func TestAdminStatsIsNotShedFirst(t *testing.T) {
 	if classes["/v1/admin/stats"] != resilience.Critical || classes["/v1/admin/audit"] != resilience.Sheddable {
 		t.Errorf("classes %v: want stats critical, audit sheddable", classes)
 	}
+}
+
+// Console sign-ins have their own per-address budget (group "console"):
+// login traffic that exhausts an address's auth quota does not lock the
+// operator out, nor stop the console refreshing its session. A console
+// login still counts against its target account in the auth group, so the
+// route adds no guesses against any account; and it ignores Authorization
+// (a bearer buys no fresh quota, a stale one is no 401).
+func TestConsoleSignInBudget(t *testing.T) {
+	eachStore(t, func(t *testing.T, kind storeKind) {
+		cfg := strictLimits(testConfig(t, kind), 3, 1000, 1000)
+		cfg.RateLimit.Groups.Console = config.RateLimitGroup{Limit: 3, Window: time.Minute}
+		cfg.HTTP.TrustedProxies = []string{"127.0.0.1/32", "::1/128"} // X-Forwarded-For names the client
+		s := startServer(t, cfg)
+		from := func(addr string) []string { return []string{"X-Forwarded-For", addr} }
+		adminLogin := map[string]string{"email": adminEmail, "password": adminPassword}
+
+		// A brute force from the operator's address uses up its auth quota...
+		const office = "203.0.113.10"
+		for i := 0; i < 3; i++ {
+			expect(t, s.do("POST", "/v1/auth/login", "", badLogin, from(office)...), 401)
+		}
+		expect(t, s.do("POST", "/v1/auth/login", "", adminLogin, from(office)...), 429)
+		// ...the console signs in from there all the same, and refreshes.
+		r := s.do("POST", "/v1/console/login", "not-a-valid-token", adminLogin, from(office)...)
+		expect(t, r, 200)
+		if g, rem, _ := rateState(t, r); g != "console" || rem != 2 {
+			t.Fatalf("console login counted in %q (%d left), want console with 2 left", g, rem)
+		}
+		refreshed := s.do("POST", "/v1/console/refresh", "", map[string]string{"refresh_token": r.JSON(t)["refresh_token"].(string)}, from(office)...)
+		expect(t, refreshed, 200)
+
+		// The console group has a per-address limit of its own, which a
+		// valid bearer (another account's) does not reset.
+		expect(t, s.do("POST", "/v1/console/login", "", badLogin, from(office)...), 401)
+		_, customer := s.register("console-budget@example.com")
+		limited := s.do("POST", "/v1/console/login", customer, badLogin, from(office)...)
+		expect(t, limited, 429)
+		if g, _, _ := rateState(t, limited); g != "console" || limited.Header.Get("Retry-After") == "" {
+			t.Fatalf("console quota used up: group %q, Retry-After %q", g, limited.Header.Get("Retry-After"))
+		}
+
+		// Guesses at one account from many addresses: the account's auth
+		// budget (3) bounds them, whichever addresses they come from.
+		victim := map[string]string{"email": "Victim@Example.com", "password": "guess-0001"}
+		for i := 1; i <= 3; i++ {
+			expect(t, s.do("POST", "/v1/console/login", "", victim, from(fmt.Sprintf("198.51.100.%d", i))...), 401)
+		}
+		victim["email"] = " victim@example.com" // the same account, however it is typed
+		byAccount := s.do("POST", "/v1/console/login", "", victim, from("198.51.100.4")...)
+		expect(t, byAccount, 429)
+		if g, _, _ := rateState(t, byAccount); g != "auth" || byAccount.Header.Get("Retry-After") == "" {
+			t.Fatalf("account budget used up: group %q, Retry-After %q", g, byAccount.Header.Get("Retry-After"))
+		}
+		// Another account from a fresh address is unaffected.
+		expect(t, s.do("POST", "/v1/console/login", "", adminLogin, from("198.51.100.5")...), 200)
+	})
 }

@@ -42,6 +42,7 @@ import (
 // endpoints (/openapi.yaml, /openapi.json, /docs) are documented.
 var undocumentedRoutes = map[string]string{
 	"GET /admin/{path}": "the operator console's static files (HTML, JS, CSS), not API; tested by console_test.go and the browser test",
+	"GET /docs/{file}":  "the script and style of the /docs page, not API; tested by console_test.go and the browser test",
 }
 
 // oaGinParam matches gin path parameters (:id) and wildcards (*path).
@@ -520,6 +521,14 @@ func TestResponsesMatchOpenAPI(t *testing.T) {
 		c.do(401, "POST", "/v1/auth/mfa", "", map[string]string{"mfa_token": challenge, "code": wrongCode(t, secret)})
 		c.do(422, "POST", "/v1/auth/mfa", "", map[string]string{"mfa_token": challenge})
 		c.do(200, "POST", "/v1/auth/mfa", "", map[string]string{"mfa_token": challenge, "code": codeAt(t, secret, 0)})
+		// The console's copies of the credential endpoints answer the same.
+		consoleChallenge := oaStr(c.do(200, "POST", "/v1/console/login", "", map[string]string{"email": "bob@example.com", "password": pw}).JSON(t), "mfa_token")
+		c.do(200, "POST", "/v1/console/mfa", "", map[string]string{"mfa_token": consoleChallenge, "code": codeAt(t, secret, 1)})
+		c.do(401, "POST", "/v1/console/login", "", map[string]string{"email": "alice@example.com", "password": "wrong-password"})
+		consoleSession := c.do(200, "POST", "/v1/console/login", "", map[string]string{"email": "alice@example.com", "password": pw}).JSON(t)
+		consoleRotated := c.do(200, "POST", "/v1/console/refresh", "", map[string]string{"refresh_token": oaStr(consoleSession, "refresh_token")}).JSON(t)
+		c.do(401, "POST", "/v1/console/refresh", "", map[string]string{"refresh_token": oaStr(consoleSession, "refresh_token")})
+		c.do(204, "POST", "/v1/console/logout", "", map[string]string{"refresh_token": oaStr(consoleRotated, "refresh_token")})
 		recovery, _ := conf["recovery_codes"].([]any)
 		if len(recovery) != 10 {
 			t.Fatalf("recovery codes: %v", conf)

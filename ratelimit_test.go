@@ -18,6 +18,7 @@ var generousRateLimits = config.RateLimitGroups{
 	Auth:      config.RateLimitGroup{Limit: 1_000_000, Window: time.Minute},
 	Catalogue: config.RateLimitGroup{Limit: 1_000_000, Window: time.Minute},
 	Default:   config.RateLimitGroup{Limit: 1_000_000, Window: time.Minute},
+	Console:   config.RateLimitGroup{Limit: 1_000_000, Window: time.Minute},
 }
 
 // strictLimits gives a test its own small quotas (per minute).
@@ -26,6 +27,7 @@ func strictLimits(cfg config.Config, auth, catalogue, other int) config.Config {
 		Auth:      config.RateLimitGroup{Limit: auth, Window: time.Minute},
 		Catalogue: config.RateLimitGroup{Limit: catalogue, Window: time.Minute},
 		Default:   config.RateLimitGroup{Limit: other, Window: time.Minute},
+		Console:   generousRateLimits.Console,
 	}
 	// These tests assert exact counts decided in Redis.
 	return patientRedis(cfg)

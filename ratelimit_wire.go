@@ -26,6 +26,7 @@ func newRateLimiter(cfg config.Config, rdb redis.UniversalClient, fl *flags.Flag
 			ratelimit.GroupAuth:      policy(ratelimit.GroupAuth, g.Auth),
 			ratelimit.GroupCatalogue: policy(ratelimit.GroupCatalogue, g.Catalogue),
 			ratelimit.GroupDefault:   policy(ratelimit.GroupDefault, g.Default),
+			ratelimit.GroupConsole:   policy(ratelimit.GroupConsole, g.Console),
 		},
 		Enabled:      func(ctx context.Context) bool { return fl.Bool(ctx, flags.RateLimitEnabled, true) },
 		Redis:        rdb,

@@ -294,8 +294,10 @@ func (a *application) routes() *gin.Engine {
 	r.GET("/metrics", a.metrics.Handler())
 	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", web.OpenAPIYAML()) })
 	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", web.OpenAPIJSON()) })
-	r.GET("/docs", func(c *gin.Context) { c.Data(http.StatusOK, "text/html; charset=utf-8", web.DocsHTML()) })
+	r.GET("/docs", serveDocs)
+	r.GET("/docs/:file", serveDocs)     // the page's script and style
 	r.GET("/admin/*path", serveConsole) // the operator console (static files)
+	a.consoleRoutes(r)                  // its sign-in, limited in group "console"
 
 	a.flags.OFREPRoutes(r) // public, at the root: the protocol fixes /ofrep/v1
 	// Rate limits key by the caller, so they come after authentication

@@ -1,6 +1,6 @@
 // Package web holds the static files the service serves: the OpenAPI
-// document (the API's source of truth), the API reference page and the
-// operator console (admin/, served at /admin/).
+// document (the API's source of truth), the API reference page (docs/,
+// served at /docs) and the operator console (admin/, served at /admin/).
 package web
 
 import (
@@ -14,7 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-//go:embed openapi.yaml docs.html admin
+//go:embed openapi.yaml docs admin
 var files embed.FS
 
 func mustRead(name string) []byte {
@@ -28,8 +28,8 @@ func mustRead(name string) []byte {
 // OpenAPIYAML returns the OpenAPI 3.1 document as written.
 func OpenAPIYAML() []byte { return mustRead("openapi.yaml") }
 
-// DocsHTML returns the API reference page (it renders /openapi.json).
-func DocsHTML() []byte { return mustRead("docs.html") }
+// DocsHTML returns the API reference page (its script renders /openapi.json).
+func DocsHTML() []byte { return mustRead("docs/index.html") }
 
 var openAPIJSON = sync.OnceValues(func() ([]byte, error) { return YAMLToJSON(OpenAPIYAML()) })
 

@@ -61,6 +61,10 @@ func wantRoutes() map[string]string {
 		"POST /v1/auth/mfa":             "loginMFA",
 		"POST /v1/auth/refresh":         "refreshTokens",
 		"POST /v1/auth/logout":          "logout",
+		"POST /v1/console/login":        "consoleLogin",
+		"POST /v1/console/mfa":          "consoleLoginMFA",
+		"POST /v1/console/refresh":      "consoleRefreshTokens",
+		"POST /v1/console/logout":       "consoleLogout",
 		"POST /v1/users/me/mfa":         "enrolMFA",
 		"DELETE /v1/users/me/mfa":       "disableMFA",
 		"POST /v1/users/me/mfa/confirm": "confirmMFA",
@@ -233,16 +237,46 @@ func TestYAMLToJSON(t *testing.T) {
 }
 
 // TestDocsHTMLSelfContained: the page loads nothing from the network but
-// /openapi.json (the machine serving it may have no internet).
+// its own files and /openapi.json (the machine serving it may have no
+// internet), and has no inline script or style: DocsCSP (script-src 'self',
+// style-src 'self') would block them and leave the page blank.
 func TestDocsHTMLSelfContained(t *testing.T) {
 	page := string(DocsHTML())
 	external := regexp.MustCompile(`(?i)(src|href)\s*=\s*["']?(https?:)?//|@import|url\(\s*["']?(https?:)?//`)
-	if m := external.FindString(page); m != "" {
-		t.Errorf("docs.html loads an external resource: %q", m)
-	}
-	for _, want := range []string{"/openapi.json", `<html lang="en"`, "<main", "<nav"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("docs.html lacks %q", want)
+	for _, name := range []string{"", "docs.js", "docs.css"} {
+		a, ok := DocsFile(name)
+		if !ok || a.ETag == "" || a.ContentType == "" {
+			t.Fatalf("docs file %q: found %v, %+v", name, ok, a.ContentType)
 		}
+		if m := external.Find(a.Body); m != nil {
+			t.Errorf("docs file %q loads an external resource: %q", name, m)
+		}
+	}
+	for _, want := range []string{`<html lang="en"`, "<main", "<nav", `<script src="/docs/docs.js"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the docs page lacks %q", want)
+		}
+	}
+	if js, _ := DocsFile("docs.js"); !strings.Contains(string(js.Body), `"/openapi.json"`) {
+		t.Error("docs.js does not load /openapi.json")
+	}
+	for _, m := range regexp.MustCompile(`(?is)<script([^>]*)>(.*?)</script>`).FindAllStringSubmatch(page, -1) {
+		if !strings.Contains(m[1], `src="/docs/`) || strings.TrimSpace(m[2]) != "" {
+			t.Errorf("the docs page has an inline script: %q", m[0])
+		}
+	}
+	for _, bad := range []*regexp.Regexp{regexp.MustCompile(`(?i)\son[a-z]+\s*=`), regexp.MustCompile(`(?i)\sstyle\s*=`), regexp.MustCompile(`(?i)<style`)} {
+		if m := bad.FindString(page); m != "" {
+			t.Errorf("the docs page has inline code or style (blocked by DocsCSP): %q", m)
+		}
+	}
+	// Every local file the page references is served.
+	for _, m := range regexp.MustCompile(`(?:src|href)="/docs/([^"]+)"`).FindAllStringSubmatch(page, -1) {
+		if _, ok := DocsFile(m[1]); !ok {
+			t.Errorf("the docs page references /docs/%s, which is not embedded", m[1])
+		}
+	}
+	if _, ok := DocsFile("../openapi.yaml"); ok {
+		t.Error("DocsFile escapes its directory")
 	}
 }

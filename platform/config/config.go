@@ -164,6 +164,7 @@ type RateLimitGroups struct {
 	Auth      RateLimitGroup `yaml:"auth"`
 	Catalogue RateLimitGroup `yaml:"catalogue"`
 	Default   RateLimitGroup `yaml:"default"`
+	Console   RateLimitGroup `yaml:"console"`
 }
 
 // RateLimitGroup admits Limit requests per caller in any Window.
@@ -231,6 +232,7 @@ func Defaults() Config {
 			Auth:      RateLimitGroup{Limit: 10, Window: time.Minute},
 			Catalogue: RateLimitGroup{Limit: 600, Window: time.Minute},
 			Default:   RateLimitGroup{Limit: 120, Window: time.Minute},
+			Console:   RateLimitGroup{Limit: 10, Window: time.Minute},
 		}},
 		Tracing: Tracing{ServiceName: "productapi", Sampler: "parentbased_traceidratio", SampleRatio: 1},
 		Cache: Cache{
@@ -507,7 +509,7 @@ func (r RateLimit) validate() error {
 	for _, g := range []struct {
 		name string
 		g    RateLimitGroup
-	}{{"auth", r.Groups.Auth}, {"catalogue", r.Groups.Catalogue}, {"default", r.Groups.Default}} {
+	}{{"auth", r.Groups.Auth}, {"catalogue", r.Groups.Catalogue}, {"default", r.Groups.Default}, {"console", r.Groups.Console}} {
 		if g.g.Limit <= 0 {
 			return &Error{Setting: "ratelimit.groups." + g.name + ".limit", Problem: "must be positive"}
 		}

@@ -15,9 +15,11 @@ import (
 // AccountKey is the key of the account a request targets (the normalized
 // email a login or a registration names). Keyed by the target rather than
 // the sender, guesses at one account from many addresses share one quota.
-// Hashed: personal data stays out of Redis key names, and any length fits.
+// Normalized as the users module compares emails (trimmed, lower-cased),
+// so spellings of one address share it; hashed, so personal data stays out
+// of Redis key names and any length fits.
 func AccountKey(account string) string {
-	sum := sha256.Sum256([]byte(account))
+	sum := sha256.Sum256([]byte(strings.ToLower(strings.TrimSpace(account))))
 	return "a:" + hex.EncodeToString(sum[:16])
 }
 

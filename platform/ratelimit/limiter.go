@@ -27,7 +27,7 @@ var ErrLimited = apperr.New(apperr.KindTooManyRequests, "rate_limited", "too man
 type Options struct {
 	// Disabled turns the middleware into a pass-through (config switch).
 	Disabled bool
-	// Policies by group (GroupAuth, GroupCatalogue, GroupDefault). A group
+	// Policies by group (GroupAuth, GroupCatalogue, ...). A group
 	// without a policy is not limited.
 	Policies map[string]Policy
 	// Enabled is read per request (the runtime feature flag); nil = on.

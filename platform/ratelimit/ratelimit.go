@@ -45,10 +45,17 @@ const (
 	GroupCatalogue = "catalogue"
 	// GroupDefault: every other /v1 route (writes, orders, users, admin).
 	GroupDefault = "default"
+	// GroupConsole: the operator console's own credential endpoints
+	// (POST /v1/console/*), so that other login traffic from an address
+	// cannot starve the console's sign-in and token refresh. Keyed by the
+	// client address; a console login also counts against its target
+	// account in GroupAuth (AccountKey), so it buys no extra guesses
+	// against any account.
+	GroupConsole = "console"
 )
 
 // Groups lists every group in a stable order.
-var Groups = []string{GroupAuth, GroupCatalogue, GroupDefault}
+var Groups = []string{GroupAuth, GroupCatalogue, GroupDefault, GroupConsole}
 
 // Policy is Limit requests per Window for one group.
 type Policy struct {
@@ -79,6 +86,8 @@ func Classify(method, route string) (group string, ok bool) {
 	switch {
 	case method == http.MethodPost && strings.HasPrefix(route, "/v1/auth/"):
 		return GroupAuth, true
+	case method == http.MethodPost && strings.HasPrefix(route, "/v1/console/"):
+		return GroupConsole, true
 	case (method == http.MethodGet || method == http.MethodHead) &&
 		(route == "/v1/products" || strings.HasPrefix(route, "/v1/products/")):
 		return GroupCatalogue, true

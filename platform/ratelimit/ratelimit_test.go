@@ -311,6 +311,8 @@ func TestClassify(t *testing.T) {
 		{"POST", "/v1/auth/register", GroupAuth, true},
 		{"POST", "/v1/auth/refresh", GroupAuth, true},
 		{"POST", "/v1/auth/mfa/verify", GroupAuth, true},
+		{"POST", "/v1/console/login", GroupConsole, true},
+		{"POST", "/v1/console/refresh", GroupConsole, true},
 		{"GET", "/v1/products", GroupCatalogue, true},
 		{"GET", "/v1/products/:id", GroupCatalogue, true},
 		{"HEAD", "/v1/products/:id", GroupCatalogue, true},

@@ -1,7 +1,7 @@
 // Operator console: sign-in, flags, health, audit trail, dead letters.
 // Plain DOM; text is always set with textContent (never parsed as HTML).
 
-import { ApiError, api, login, session } from "./api.js";
+import { ApiError, api, login, loginMFA, logout, session } from "./api.js";
 
 const HEALTH_EVERY_MS = 5000;
 const VIEWS = ["flags", "health", "audit", "dead-letters"];
@@ -126,6 +126,15 @@ function focusHeading() {
 
 // --- sign in / out ----------------------------------------------------------------
 
+// pending is a sign-in between its two steps: the password was right and
+// the account has a second factor; {mfaToken, email}.
+let pending = null;
+
+function showMFAStep(on) {
+  $("#sign-in-form").hidden = on;
+  $("#mfa-form").hidden = !on;
+}
+
 async function onSignIn(ev) {
   ev.preventDefault();
   const email = $("#email").value.trim();
@@ -137,30 +146,71 @@ async function onSignIn(ev) {
   const button = $("#sign-in");
   button.disabled = true;
   await guard(async () => {
-    const token = await login(email, password);
-    session.save(token, email);
-    const user = await api.currentUser();
-    if (user.role !== "admin") {
-      session.clear();
-      throw new Error("This account is not an administrator.");
-    }
-    me = user;
+    const res = await login(email, password);
     $("#password").value = "";
-    announce(`Signed in as ${email}.`);
-    if (!location.hash) location.hash = "#flags";
-    await route();
-    focusHeading();
+    if (res.mfa_required) {
+      pending = { mfaToken: res.mfa_token, email };
+      showMFAStep(true);
+      announce("Enter the code from your authenticator app.");
+      $("#mfa-code").focus();
+      return;
+    }
+    await signedIn(res, email);
   });
   button.disabled = false;
 }
 
-function signOut(msg = "Signed out.") {
+async function onMFACode(ev) {
+  ev.preventDefault();
+  const code = $("#mfa-code").value.trim();
+  if (!code) {
+    showError(new Error("Enter the 6-digit code from your authenticator app, or a recovery code."));
+    return;
+  }
+  const button = $("#mfa-submit");
+  button.disabled = true;
+  await guard(async () => {
+    const res = await loginMFA(pending.mfaToken, code);
+    const { email } = pending;
+    cancelMFA();
+    await signedIn(res, email);
+  });
+  button.disabled = false;
+}
+
+function cancelMFA() {
+  pending = null;
+  $("#mfa-code").value = "";
+  showMFAStep(false);
+}
+
+// signedIn keeps the tokens of a completed sign-in, if the account is an
+// administrator, and opens the console.
+async function signedIn(tokens, email) {
+  session.save(tokens, email);
+  const user = await api.currentUser();
+  if (user.role !== "admin") {
+    await signOut("This account is not an administrator.");
+    throw new Error("This account is not an administrator.");
+  }
+  me = user;
+  announce(`Signed in as ${email}.`);
+  if (!location.hash) location.hash = "#flags";
+  await route();
+  focusHeading();
+}
+
+// signOut revokes the session's refresh token (best effort: the tab
+// forgets the session either way) and shows the sign-in form.
+async function signOut(msg = "Signed out.") {
+  await logout().catch(() => {});
   session.clear();
   me = null;
   clearInterval(healthTimer);
   healthTimer = null;
+  cancelMFA();
   announce(msg);
-  route();
+  await route();
   $("#email").focus();
 }
 
@@ -452,6 +502,12 @@ async function loadDeadLetters(reset) {
 
 async function start() {
   $("#sign-in-form").addEventListener("submit", onSignIn);
+  $("#mfa-form").addEventListener("submit", onMFACode);
+  $("#mfa-cancel").addEventListener("click", () => {
+    cancelMFA();
+    showError(null);
+    $("#email").focus();
+  });
   $("#sign-out").addEventListener("click", () => signOut());
   $("#audit-more").addEventListener("click", () => loadAudit(false));
   $("#dead-more").addEventListener("click", () => loadDeadLetters(false));

@@ -1,52 +1,5 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>API reference</title>
-<style>
-:root { --fg:#1d2430; --muted:#5b6472; --line:#dde2ea; --bg:#fff; --side:#f5f7fa; --code:#f0f2f6; --link:#0b5cad;
-  --get:#0a7d45; --post:#0b5cad; --patch:#8a5a00; --put:#6b3fa0; --delete:#b3261e; }
-* { box-sizing: border-box; }
-body { margin:0; font:15px/1.55 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif; color:var(--fg); background:var(--bg); }
-a { color:var(--link); }
-code { overflow-wrap:break-word; font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace; background:var(--code); padding:.1em .3em; border-radius:4px; }
-.skip { position:absolute; left:-999px; } .skip:focus { left:1rem; top:1rem; background:#fff; padding:.5rem; z-index:2; }
-.layout { display:grid; grid-template-columns:260px minmax(0,1fr); min-height:100vh; }
-nav { background:var(--side); border-right:1px solid var(--line); padding:1rem; position:sticky; top:0; height:100vh; overflow:auto; }
-nav h2 { font-size:.8rem; text-transform:uppercase; letter-spacing:.06em; color:var(--muted); margin:1rem 0 .3rem; }
-nav ul { list-style:none; margin:0; padding:0; } nav li { margin:.1rem 0; }
-nav a { text-decoration:none; display:block; padding:.15rem .4rem; border-radius:4px; } nav a:hover, nav a:focus { background:#e6ebf2; }
-nav ul ul a { font-size:.85rem; color:var(--fg); padding-left:1rem; }
-main { padding:1.5rem 2.5rem 4rem; max-width:1000px; }
-header h1 { margin:0 0 .2rem; } .version { color:var(--muted); font-size:.9rem; }
-section.tag { margin-top:2.5rem; } section.tag > h2 { border-bottom:2px solid var(--line); padding-bottom:.3rem; }
-article.op { border:1px solid var(--line); border-radius:8px; margin:1.2rem 0; padding:1rem 1.2rem; }
-article.op h3 { margin:0; font-size:1.05rem; display:flex; flex-wrap:wrap; gap:.6rem; align-items:center; }
-.method { color:#fff; font:700 12px/1 ui-monospace,monospace; padding:.35rem .5rem; border-radius:4px; text-transform:uppercase; min-width:4.2rem; text-align:center; }
-.m-get { background:var(--get); } .m-post { background:var(--post); } .m-patch { background:var(--patch); } .m-put { background:var(--put); } .m-delete { background:var(--delete); }
-.path { font:600 15px ui-monospace,monospace; } .summary { color:var(--muted); font-weight:400; }
-.auth { font-size:.75rem; border:1px solid var(--line); border-radius:999px; padding:.1rem .5rem; color:var(--muted); }
-h4 { margin:1rem 0 .4rem; font-size:.9rem; text-transform:uppercase; letter-spacing:.04em; color:var(--muted); }
-table { border-collapse:collapse; width:100%; font-size:.9rem; } caption { text-align:left; color:var(--muted); font-size:.85rem; }
-td .md p { margin:0 } td .md p + p { margin-top:.4rem } td:first-child code, td:last-child code { white-space:nowrap; }
-th, td { text-align:left; vertical-align:top; border-bottom:1px solid var(--line); padding:.35rem .5rem; } th { background:var(--side); font-weight:600; }
-.req { color:var(--delete); font-size:.75rem; margin-left:.25rem; } .muted { color:var(--muted); }
-.status { font:700 13px ui-monospace,monospace; } .s2 { color:var(--get); } .s3 { color:var(--post); } .s4 { color:var(--patch); } .s5 { color:var(--delete); }
-.error { border:1px solid var(--delete); color:var(--delete); padding:1rem; border-radius:6px; }
-@media (max-width:800px) { table { display:block; overflow-x:auto; } .layout { display:block; } nav { position:static; height:auto; border-right:0; border-bottom:1px solid var(--line); } main { padding:1rem; } }
-</style>
-</head>
-<body>
-<a class="skip" href="#content">Skip to content</a>
-<div class="layout">
-  <nav id="toc" aria-label="API sections"><p class="muted">Loading…</p></nav>
-  <main id="content" tabindex="-1">
-    <header id="intro"><h1>API reference</h1><p class="muted" role="status">Loading the API description…</p></header>
-    <div id="ops"></div>
-  </main>
-</div>
-<script>
+// The API reference page (/docs): renders /openapi.json. A file of its own,
+// not inline, so the page's CSP can be script-src 'self'.
 "use strict";
 const METHODS = ["get", "put", "post", "patch", "delete", "head", "options", "trace"];
 let spec = {};
@@ -226,6 +179,3 @@ fetch("/openapi.json", {headers: {Accept: "application/json"}})
       el("p", {class: "error", role: "alert"}, "Could not load /openapi.json: " + err.message));
     document.getElementById("toc").replaceChildren(el("p", {class: "muted"}, "No contents."));
   });
-</script>
-</body>
-</html>
