@@ -8,7 +8,6 @@ import (
 	"mime"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 	"github.com/open-feature/go-sdk/openfeature"
@@ -57,7 +56,7 @@ func (f *Flags) OFREPRoutes(r gin.IRoutes) {
 func readContext(c *gin.Context) (openfeature.FlattenedContext, *ofrepFailure, error) {
 	if ct := c.GetHeader("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
-		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+		if err != nil || mt != "application/json" {
 			return nil, nil, apperr.New(apperr.KindUnsupportedMedia, "request.unsupported_media_type", "Content-Type must be application/json")
 		}
 	}

@@ -49,7 +49,7 @@ func Validator() *validator.Validate {
 func Decode(c *gin.Context, dst any) error {
 	ct := c.GetHeader("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
-	if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+	if err != nil || mt != "application/json" {
 		return apperr.New(apperr.KindUnsupportedMedia, "request.unsupported_media_type", "Content-Type must be application/json")
 	}
 	raw, err := io.ReadAll(c.Request.Body)
@@ -89,7 +89,97 @@ func DecodeJSON(raw []byte, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.Invalid("request.body", "request body must hold a single JSON value")
 	}
+	return checkNulls(raw, reflect.TypeOf(dst), "")
+}
+
+// checkNulls refuses a JSON null where dst's field cannot hold one:
+// encoding/json leaves such a field untouched, so {"price_cents": null}
+// would read as "not sent" (a PATCH that silently does nothing, a
+// register that takes a default) instead of the type error it is. Fields
+// that model "any JSON" (json.RawMessage, maps, interfaces) may be null;
+// structs and slices of structs are checked member by member. raw has
+// already decoded into dst, so it is valid JSON of the right shape.
+func checkNulls(raw []byte, t reflect.Type, at string) error {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var members map[string]json.RawMessage
+		if json.Unmarshal(raw, &members) != nil {
+			return nil // null or not an object: the decoder has judged it
+		}
+		for name, value := range members {
+			f, ok := jsonField(t, name)
+			if !ok {
+				continue
+			}
+			path := name
+			if at != "" {
+				path = at + "." + name
+			}
+			if string(bytes.TrimSpace(value)) == "null" {
+				if nullable(f.Type) {
+					continue
+				}
+				return apperr.Invalid("request.body", "field %q must not be null", path)
+			}
+			if err := checkNulls(value, f.Type, path); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() != reflect.Struct && !(t.Elem().Kind() == reflect.Pointer && t.Elem().Elem().Kind() == reflect.Struct) {
+			return nil
+		}
+		var elems []json.RawMessage
+		if json.Unmarshal(raw, &elems) != nil {
+			return nil
+		}
+		for i, e := range elems {
+			if string(bytes.TrimSpace(e)) == "null" {
+				return apperr.Invalid("request.body", "%s[%d] must not be null", at, i)
+			}
+			if err := checkNulls(e, t.Elem(), fmt.Sprintf("%s[%d]", at, i)); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
+}
+
+var rawMessageType = reflect.TypeOf(json.RawMessage(nil))
+
+// nullable: the Go types whose JSON is "any value", null included.
+func nullable(t reflect.Type) bool {
+	return t == rawMessageType || t.Kind() == reflect.Map || t.Kind() == reflect.Interface
+}
+
+// jsonField finds the struct field encoding/json decodes member name into
+// (exact tag name first, then case-insensitively, as encoding/json does).
+func jsonField(t reflect.Type, name string) (reflect.StructField, bool) {
+	var folded reflect.StructField
+	found := false
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if tag == "-" {
+			continue
+		}
+		if tag == "" {
+			tag = f.Name
+		}
+		if tag == name {
+			return f, true
+		}
+		if !found && strings.EqualFold(tag, name) {
+			folded, found = f, true
+		}
+	}
+	return folded, found
 }
 
 var (

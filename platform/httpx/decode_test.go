@@ -19,6 +19,10 @@ type sampleBody struct {
 	Quantity int      `json:"quantity" validate:"gte=1,lte=10"`
 	Tags     []string `json:"tags,omitempty" validate:"max=3"`
 	Active   *bool    `json:"active,omitempty"`
+	Extra    any      `json:"extra,omitempty"`
+	Items    []struct {
+		SKU string `json:"sku"`
+	} `json:"items,omitempty"`
 }
 
 func decodeRequest(t *testing.T, contentType, body string, limit int64) (sampleBody, error) {
@@ -45,7 +49,14 @@ func TestDecode(t *testing.T) {
 		detail         string
 	}{
 		{"ok", "application/json", `{"name":"a","quantity":2}`, 0, -1, ""},
-		{"ok with charset and +json", "application/merge-patch+json; charset=utf-8", `{"name":"a","quantity":2}`, 0, -1, ""},
+		{"ok with charset", "application/json; charset=utf-8", `{"name":"a","quantity":2}`, 0, -1, ""},
+		{"+json is not application/json", "application/merge-patch+json", `{"name":"a","quantity":2}`, 0, apperr.KindUnsupportedMedia, "application/json"},
+		{"null for a string", "application/json", `{"name":null,"quantity":2}`, 0, apperr.KindInvalid, `"name" must not be null`},
+		{"null for an optional pointer", "application/json", `{"name":"a","quantity":2,"active":null}`, 0, apperr.KindInvalid, `"active" must not be null`},
+		{"null for a list", "application/json", `{"name":"a","quantity":2,"tags":null}`, 0, apperr.KindInvalid, `"tags" must not be null`},
+		{"null any value", "application/json", `{"name":"a","quantity":2,"extra":null}`, 0, -1, ""},
+		{"null in a nested struct", "application/json", `{"name":"a","quantity":2,"items":[{"sku":null}]}`, 0, apperr.KindInvalid, `"items[0].sku" must not be null`},
+		{"null element", "application/json", `{"name":"a","quantity":2,"items":[null]}`, 0, apperr.KindInvalid, "items[0] must not be null"},
 		{"no content type", "", `{"name":"a","quantity":2}`, 0, apperr.KindUnsupportedMedia, "application/json"},
 		{"form", "application/x-www-form-urlencoded", `name=a`, 0, apperr.KindUnsupportedMedia, "application/json"},
 		{"empty", "application/json", ``, 0, apperr.KindInvalid, "empty"},
