@@ -9,8 +9,8 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -20,27 +20,35 @@ import (
 	"example.com/productapi/platform/apperr"
 )
 
-var (
-	validate     *validator.Validate
-	validateOnce sync.Once
-)
+// bodyValidator checks the validate tags of decoded bodies. It is complete once
+// built (every custom tag registered here) and nobody else can reach it, so
+// no caller can change what another one's tags mean. Field errors name
+// fields by their JSON names.
+var bodyValidator = newValidator()
 
-// Validator is the shared validator; struct tags name fields by their JSON names.
-func Validator() *validator.Validate {
-	validateOnce.Do(func() {
-		validate = validator.New(validator.WithRequiredStructEnabled())
-		validate.RegisterTagNameFunc(func(f reflect.StructField) string {
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if name == "-" {
-				return ""
-			}
-			return name
-		})
-		// notblank rejects "   " where min=1 would accept it.
-		_ = validate.RegisterValidation("notblank", validators.NotBlank)
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			return ""
+		}
+		return name
 	})
-	return validate
+	for tag, fn := range map[string]validator.Func{
+		// notblank rejects "   " where min=1 would accept it.
+		"notblank": validators.NotBlank,
+		"sku":      func(fl validator.FieldLevel) bool { return skuPattern.MatchString(fl.Field().String()) },
+	} {
+		if err := v.RegisterValidation(tag, fn); err != nil {
+			panic(err) // a programming error, caught by any test that decodes a body
+		}
+	}
+	return v
 }
+
+// skuPattern is the "sku" tag: a product's stock-keeping unit.
+var skuPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
 
 // Decode reads a JSON request body into dst and validates it: 415 when the
 // body is not JSON, 413 over the size limit, 400 for malformed JSON, invalid
@@ -310,7 +318,7 @@ func jsonKind(t reflect.Type) string {
 
 // Validate runs the struct's validate tags and lists every failing field.
 func Validate(v any) error {
-	err := Validator().Struct(v)
+	err := bodyValidator.Struct(v)
 	if err == nil {
 		return nil
 	}

@@ -192,3 +192,22 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 	})
 }
+
+// The custom tags are part of the validator from the start: no caller
+// registers anything.
+func TestValidateSKUTag(t *testing.T) {
+	type body struct {
+		SKU string `json:"sku" validate:"sku"`
+	}
+	for _, ok := range []string{"A", "SKU-1.b_2", strings.Repeat("x", 64)} {
+		if err := Validate(body{SKU: ok}); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "a b", "ü", strings.Repeat("x", 65)} {
+		e := apperr.As(Validate(body{SKU: bad}))
+		if e.Kind != apperr.KindValidation || len(e.Fields) != 1 || e.Fields[0].Field != "sku" || !strings.Contains(e.Fields[0].Message, "1-64 characters") {
+			t.Errorf("%q: got %+v", bad, e)
+		}
+	}
+}

@@ -55,9 +55,6 @@ var kinds = map[apperr.Kind]kindInfo{
 	apperr.KindInternal:           {http.StatusInternalServerError, "internal", "Internal server error"},
 }
 
-// StatusOf maps an error to its HTTP status.
-func StatusOf(err error) int { return kinds[apperr.KindOf(err)].status }
-
 // Error writes err as a problem response and aborts the chain. Internal
 // errors are logged with the request ID; clients only see a generic detail.
 func Error(c *gin.Context, err error) {

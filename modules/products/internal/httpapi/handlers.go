@@ -8,13 +8,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
-	"github.com/go-playground/validator/v10"
 
 	"example.com/productapi/modules/products/internal/app"
 	"example.com/productapi/modules/products/internal/store"
@@ -52,11 +49,6 @@ type Options struct {
 }
 
 func NewHandlers(svc *app.Service, cursors *query.Codec, o Options) *Handlers {
-	registerSKUOnce.Do(func() {
-		_ = httpx.Validator().RegisterValidation("sku", func(fl validator.FieldLevel) bool {
-			return skuPattern.MatchString(fl.Field().String())
-		})
-	})
 	cc := fmt.Sprintf("public, max-age=%d, stale-while-revalidate=%d", int(o.MaxAge.Seconds()), int(o.StaleWhileRe.Seconds()))
 	on := o.SearchEnabled
 	if on == nil {
@@ -69,11 +61,6 @@ func NewHandlers(svc *app.Service, cursors *query.Codec, o Options) *Handlers {
 	return &Handlers{svc: svc, cursors: cursors, baseURL: o.BaseURL, cacheControl: cc, searchOn: on, skuMatchOn: skuMatch,
 		searchCacheControl: fmt.Sprintf("private, max-age=%d", int(o.MaxAge.Seconds())), AdminMFA: auth.NoSecondFactor}
 }
-
-var (
-	skuPattern      = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
-	registerSKUOnce sync.Once
-)
 
 var fields = []string{"id", "sku", "name", "description", "price_cents", "currency", "stock", "category", "created_at", "updated_at"}
 
