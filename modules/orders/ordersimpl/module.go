@@ -42,13 +42,8 @@ type Deps struct {
 	// PaymentProviderURL is the provider's base URL; empty selects the
 	// built-in simulated provider that approves every charge.
 	PaymentProviderURL string
-	// IdempotencyTTL is how long Idempotency-Keys are kept (default 24h).
-	IdempotencyTTL time.Duration
-	// ReconcileEvery is how often pending orders are swept for payment
-	// (default 10s).
-	ReconcileEvery time.Duration
 	// Timing fine-tunes payments and the key janitor; zero fields take
-	// defaults (ReconcileEvery above wins over Timing.ReconcileEvery).
+	// defaults.
 	Timing  Timing
 	BaseURL string
 	// CheckoutEnabled is the orders.checkout_enabled switch (nil: always on).
@@ -87,7 +82,7 @@ type Timing struct {
 	// JanitorEvery is how often expired Idempotency-Keys are purged
 	// (default 10m).
 	JanitorEvery time.Duration
-	// IdempotencyTTL overrides Deps.IdempotencyTTL when set.
+	// IdempotencyTTL is how long Idempotency-Keys are kept (default 24h).
 	IdempotencyTTL time.Duration
 }
 
@@ -152,15 +147,11 @@ func New(d Deps) (*Module, error) {
 	}
 	m.store = store.New(d.DB, d.Postgres)
 	m.Service = app.New(m.store, d.Products, d.Events, log, mx.placed, d.Audit)
-	pt := d.Timing.payment()
-	if d.ReconcileEvery > 0 {
-		pt.ReconcileEvery = d.ReconcileEvery
-	}
-	m.payer = app.NewPayer(m.Service, m.store, m.provider, pt, log, mx.payments)
+	m.payer = app.NewPayer(m.Service, m.store, m.provider, d.Timing.payment(), log, mx.payments)
 	m.sales = salesview.New(d.DB, d.Postgres, d.Events)
 	m.handlers = httpapi.NewHandlers(m.Service, m.sales, d.Cursors, d.BaseURL, d.CheckoutEnabled)
 	m.handlers.AdminMFA, m.handlers.AdminActingMFA = d.MFA.For("admin.orders"), d.MFA.ForAdmins("admin.orders")
-	m.ttl = firstPositive(d.Timing.IdempotencyTTL, d.IdempotencyTTL, 24*time.Hour)
+	m.ttl = firstPositive(d.Timing.IdempotencyTTL, 24*time.Hour)
 	m.janitor = firstPositive(d.Timing.JanitorEvery, 10*time.Minute)
 
 	// Payments call a remote system: not transactional, the handler is
