@@ -1,5 +1,5 @@
 // Command app is the product API: one binary serving the users, products
-// (and later orders) modules, plus its operational commands.
+// and orders modules, plus its operational commands.
 //
 //	app [-config file] [serve]          run the HTTP service (default)
 //	app migrate up|down [-steps N]|version
