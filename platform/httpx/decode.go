@@ -333,7 +333,7 @@ func Validate(v any) error {
 	return apperr.Validation(fields...)
 }
 
-// fieldPath drops the root struct name: "ProductCreate.items[0].quantity" -> "items[0].quantity".
+// fieldPath drops the root struct name: "placeRequest.items[0].quantity" -> "items[0].quantity".
 func fieldPath(fe validator.FieldError) string {
 	ns := fe.Namespace()
 	if _, rest, ok := strings.Cut(ns, "."); ok {
