@@ -1,9 +1,7 @@
 // The composition root may import every *impl.
-package main
+package app
 
 import (
 	_ "example.com/productapi/modules/orders/ordersimpl"
 	_ "example.com/productapi/modules/products/productsimpl"
 )
-
-func main() {}
