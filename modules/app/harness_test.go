@@ -20,6 +20,7 @@ import (
 
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/server"
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/pgtest"
 )
 
@@ -35,6 +36,18 @@ const (
 
 func TestMain(m *testing.M) {
 	SetProcessGlobals()
+	// The suite reads the repository's files by their paths from its root
+	// (configs/config.yaml, web/, docs/events/, deploy/, docker-compose.yml),
+	// as the binary does in a checkout, and run() finds configs/config.yaml
+	// there by default: run from the root, not from modules/app.
+	root, err := testkit.RepoRoot()
+	if err == nil {
+		err = os.Chdir(root)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "integration suite:", err)
+		os.Exit(1)
+	}
 	os.Exit(m.Run())
 }
 

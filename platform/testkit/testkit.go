@@ -1,12 +1,15 @@
 // Package testkit holds what the test helpers under it share: the rule for
-// a missing external dependency. Locally a test that needs a server which
+// a missing external dependency (locally a test that needs a server which
 // is not there skips; CI sets REQUIRE_<X>=1 so the same absence fails
-// instead of passing silently.
+// instead of passing silently), the one Eventually for every "wait until",
+// and the repository root for tests that read its files.
 package testkit
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -30,4 +33,24 @@ func Env(tb testing.TB, name, require string) string {
 		Unavailable(tb, require, fmt.Sprintf("%s is not set", name))
 	}
 	return v
+}
+
+// RepoRoot is the directory of the nearest go.mod at or above the working
+// directory: the repository root, whose files (configs/, web/, docs/, ...)
+// a test reads by the same paths an operator uses.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod at or above the working directory")
+		}
+		dir = parent
+	}
 }
