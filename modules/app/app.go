@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"strings"
 	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
@@ -28,17 +26,15 @@ import (
 	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/flags"
 	"example.com/productapi/platform/health"
-	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/migrate"
 	"example.com/productapi/platform/observability"
 	"example.com/productapi/platform/query"
 	"example.com/productapi/platform/ratelimit"
 	"example.com/productapi/platform/resilience"
-	"example.com/productapi/web"
 )
 
-// application is one wired instance: config -> platform -> modules -> router.
-type application struct {
+// App is one wired instance: config -> platform -> modules -> routes.
+type App struct {
 	cfg      config.Config
 	log      *slog.Logger
 	db       *db.DB
@@ -59,9 +55,9 @@ type application struct {
 	router   *gin.Engine
 	limiter  *resilience.Limiter
 	rate     *ratelimit.Limiter
-	external []auth.External // accepted external token issuers (OIDC), see security.go
+	external []auth.External // accepted external token issuers (OIDC), see oidc.go
 	tracing  *observability.Tracing
-	traceOpt observability.TracingOptions // set by buildOptions (tests)
+	traceOpt observability.TracingOptions // set by an Option (tests)
 	stream   string                       // JetStream stream; "" = the default (tests set their own)
 	// onOpen runs right after the database opens, before anything else
 	// uses it (tests register GORM callbacks here: registering one while
@@ -69,7 +65,7 @@ type application struct {
 	onOpen  func(*gorm.DB) error
 	dbGuard *db.Guard
 	stats   *observability.Sampler // the console's traffic figures
-	// life bounds the background goroutines build starts; Close ends it.
+	// life bounds the background goroutines New starts; Close ends it.
 	life context.Context
 	stop context.CancelFunc
 }
@@ -78,9 +74,12 @@ func newMigrator(d *db.DB, log *slog.Logger) *migrate.Migrator {
 	return migrate.New(migrations.FS, migrations.Modules, string(d.Dialect), d.MigrateURL, log)
 }
 
-// build wires everything. The caller owns Close.
-func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...buildOption) (_ *application, err error) {
-	a := &application{cfg: cfg, log: log, metrics: observability.NewMetrics()}
+// New wires one instance in three phases: the platform (database, keys,
+// Redis, audit, flags, cache, events), the modules on top of it, then the
+// operations around them (readiness, overload and rate limits, the
+// console's figures) and the routes. The caller owns Close.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...Option) (_ *App, err error) {
+	a := &App{cfg: cfg, log: log, metrics: observability.NewMetrics()}
 	for _, o := range opts {
 		o(a)
 	}
@@ -90,37 +89,84 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 			a.Close()
 		}
 	}()
-	if a.tracing, err = observability.NewTracing(ctx, cfg.Tracing, a.traceOpt); err != nil {
+	cursors, rc, err := a.startPlatform(ctx)
+	if err != nil {
 		return nil, err
 	}
-	if a.db, err = db.Open(ctx, cfg.Database, log); err != nil {
+	if err := a.startModules(ctx, cursors); err != nil {
 		return nil, err
+	}
+	if err := a.startOperations(rc); err != nil {
+		return nil, err
+	}
+	a.router = a.routes()
+	return a, nil
+}
+
+// startPlatform opens the shared mechanisms in dependency order. It returns
+// what the later phases share: the cursor codec and Redis as the limiter's
+// and the cache's client (nil without Redis).
+func (a *App) startPlatform(ctx context.Context) (cursors *query.Codec, rc redis.UniversalClient, err error) {
+	if a.tracing, err = observability.NewTracing(ctx, a.cfg.Tracing, a.traceOpt); err != nil {
+		return nil, nil, err
+	}
+	if err := a.openDatabase(ctx); err != nil {
+		return nil, nil, err
+	}
+	if cursors, err = a.loadKeys(); err != nil {
+		return nil, nil, err
+	}
+	if err := a.connectRedis(); err != nil {
+		return nil, nil, err
+	}
+	if a.redis != nil {
+		rc = a.redis
+	}
+	if err := a.startShared(ctx, cursors, rc); err != nil {
+		return nil, nil, err
+	}
+	return cursors, rc, nil
+}
+
+// openDatabase opens the pool, instruments it, starts its guard and applies
+// the migrations when configured to.
+func (a *App) openDatabase(ctx context.Context) (err error) {
+	cfg, log := a.cfg, a.log
+	if a.db, err = db.Open(ctx, cfg.Database, log); err != nil {
+		return err
 	}
 	if a.onOpen != nil {
 		if err := a.onOpen(a.db.Gorm); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	a.metrics.WatchDB(a.db.SQL, string(a.db.Dialect))
 	if err := a.metrics.CountQueries(a.db.Gorm); err != nil { // db_queries_total
-		return nil, err
+		return err
 	}
 	if a.tracing.Enabled() {
 		if err := a.db.Trace(a.tracing.ChildSpansOnly()); err != nil {
-			return nil, fmt.Errorf("database tracing: %w", err)
+			return fmt.Errorf("database tracing: %w", err)
 		}
 	}
 	if a.dbGuard, err = db.NewGuard(a.db, cfg.Database.ProbeInterval, cfg.Database.ProbeTimeout, log.With("component", "db")); err != nil {
-		return nil, err
+		return err
 	}
 	go a.dbGuard.Run(a.life)
 	a.metrics.DependencyUp("database", a.dbGuard.Up)
 	a.migrator = newMigrator(a.db, log)
 	if cfg.Database.AutoMigrate {
 		if err := a.migrator.Up(); err != nil {
-			return nil, fmt.Errorf("database migrations: %w", err)
+			return fmt.Errorf("database migrations: %w", err)
 		}
 	}
+	return nil
+}
+
+// loadKeys makes the token issuer, the MFA policy and the cursor codec from
+// the signing key (and the previous ones, still accepted).
+func (a *App) loadKeys() (*query.Codec, error) {
+	cfg := a.cfg
 	key, err := auth.LoadOrCreateKey(cfg.Auth.SigningKey, cfg.DataDir)
 	if err != nil {
 		return nil, &config.Error{Setting: "AUTH_SIGNING_KEY", Problem: err.Error()}
@@ -136,22 +182,29 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	if a.mfa, err = auth.NewMFAPolicy(cfg.Auth.RequireMFAFor); err != nil {
 		return nil, &config.Error{Setting: "AUTH_REQUIRE_MFA_FOR", Problem: err.Error()}
 	}
-	cursors := query.NewCodec(deriveKey(key, "cursor-v1"), previousCursorKeys...)
+	return query.NewCodec(deriveKey(key, "cursor-v1"), previousCursorKeys...), nil
+}
 
+// connectRedis opens the Redis client when one is configured.
+func (a *App) connectRedis() (err error) {
+	cfg := a.cfg
 	if cfg.Redis.URL != "" {
 		if a.redis, err = cache.NewRedisClient(cfg.Redis.URL); err != nil {
-			return nil, &config.Error{Setting: "REDIS_URL", Problem: err.Error()}
+			return &config.Error{Setting: "REDIS_URL", Problem: err.Error()}
 		}
 		if a.tracing.Enabled() {
 			if err := a.tracing.InstrumentRedis(a.redis); err != nil {
-				return nil, fmt.Errorf("redis tracing: %w", err)
+				return fmt.Errorf("redis tracing: %w", err)
 			}
 		}
 	}
-	var rc redis.UniversalClient
-	if a.redis != nil {
-		rc = a.redis
-	}
+	return nil
+}
+
+// startShared starts what the modules record into, read from and publish
+// through: the audit trail, the flags, the cache and the event bus.
+func (a *App) startShared(ctx context.Context, cursors *query.Codec, rc redis.UniversalClient) (err error) {
+	cfg, log := a.cfg, a.log
 	// The audit trail and the flags come before everything that records
 	// into or reads from them.
 	a.audit = audit.New(a.db.Gorm, cursors).WithBaseURL(cfg.HTTP.PublicBaseURL)
@@ -160,7 +213,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		Audit: a.audit, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
 		Registerer: a.metrics.Registry, Log: log.With("component", "flags"),
 	}); err != nil {
-		return nil, fmt.Errorf("feature flags: %w", err)
+		return fmt.Errorf("feature flags: %w", err)
 	}
 	a.flags.Start(a.life)
 	a.cache, err = cache.New(cache.Config{
@@ -176,7 +229,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		LoadContext:  db.FreshSince, // with replicas: fills after an invalidation never read a lagging one
 	}, rc, log.With("component", "cache"), a.metrics.Registry)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	// The application's lifetime, not the signal: a draining instance
 	// serves for shutdown_delay after SIGTERM and must keep dropping what
@@ -189,8 +242,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		Log: log.With("component", "events"), Registry: a.metrics.Registry, Cursors: cursors,
 		BaseURL: cfg.HTTP.PublicBaseURL, TracerProvider: a.tracing.Provider, Propagator: a.tracing.Propagator,
 		Stream: a.stream, Audit: a.audit}); err != nil {
-		return nil, err
+		return err
 	}
+	return nil
+}
+
+// startModules builds the modules on the platform and starts them once all
+// have subscribed to the events they react to.
+func (a *App) startModules(ctx context.Context, cursors *query.Codec) (err error) {
+	cfg, log := a.cfg, a.log
 	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
 		Log: log, Audit: a.audit, RefreshTTL: cfg.Auth.RefreshTokenTTL, MFA: a.mfa, Privacy: usersimpl.Privacy{Events: a.events,
 			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) { return a.orders.ListForUser(ctx, id) }},
@@ -207,20 +267,27 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
 		Audit: a.audit, MFA: a.mfa,
 		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.CheckoutEnabled, true) }}); err != nil {
-		return nil, err
+		return err
 	}
 	// Every module has subscribed: start delivering events.
 	if err := a.events.Start(a.life); err != nil {
-		return nil, err
+		return err
 	}
 	a.orders.Start(a.life)
 
 	if err := a.buildOIDC(); err != nil {
-		return nil, err
+		return err
 	}
 	if err := a.users.BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
-		return nil, fmt.Errorf("bootstrap admin: %w", err)
+		return fmt.Errorf("bootstrap admin: %w", err)
 	}
+	return nil
+}
+
+// startOperations adds what runs around the modules: the readiness checks,
+// the replicas, the overload and rate limits and the console's figures.
+func (a *App) startOperations(rc redis.UniversalClient) error {
+	cfg, log := a.cfg, a.log
 	a.health = health.New(&a.ready,
 		// The guard's verdict, not a fresh ping: a black-holed database
 		// must not make /readyz itself hang.
@@ -252,7 +319,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		}})
 	}
 	if err := a.startReplicas(); err != nil {
-		return nil, err
+		return err
 	}
 	a.limiter = resilience.NewLimiter(resilience.LimiterConfig{Initial: cfg.Overload.InitialLimit,
 		Min: cfg.Overload.MinLimit, Max: cfg.Overload.MaxLimit})
@@ -265,66 +332,15 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	}
 	a.stats = observability.NewSampler(a.metrics.Registry, statsWindow)
 	go a.stats.Run(a.life, statsEvery)
-	a.router = a.routes()
-	return a, nil
+	return nil
 }
 
-// routes mounts every module in one readable place.
-func (a *application) routes() *gin.Engine {
-	r := gin.New()
-	r.HandleMethodNotAllowed = true
-	_ = r.SetTrustedProxies(a.cfg.HTTP.TrustedProxies) // validated at config load; nil trusts none
-	r.Use(a.tracing.Middleware())                      // first: the access log carries the trace ID
-	r.Use(httpx.Base(a.log, a.cfg.HTTP.MaxBodyBytes)...)
-	if cors := httpx.CORS(httpx.CORSOptions{AllowedOrigins: a.cfg.HTTP.CORS.AllowedOrigins,
-		AllowCredentials: a.cfg.HTTP.CORS.AllowCredentials, MaxAge: a.cfg.HTTP.CORS.MaxAge}); cors != nil {
-		r.Use(cors) // before auth and limits: preflights carry no token
-	}
-	r.Use(a.metrics.Middleware())
-	// After CORS (a refused request still carries its headers) and the
-	// metrics (it is counted).
-	r.Use(httpx.StrictURL)
-	r.Use(a.limiter.Middleware(requestClass))
-	r.Use(flags.Middleware(), audit.Middleware())
-	r.NoRoute(httpx.NotFound)
-	r.NoMethod(httpx.MethodNotAllowed)
-
-	r.GET("/livez", health.Live)
-	r.GET("/readyz", a.health.Ready)
-	r.GET("/metrics", a.metrics.Handler())
-	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", web.OpenAPIYAML()) })
-	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", web.OpenAPIJSON()) })
-	r.GET("/docs", serveDocs)
-	r.GET("/docs/:file", serveDocs)     // the page's script and style
-	r.GET("/admin/*path", serveConsole) // the operator console (static files)
-	a.consoleRoutes(r)                  // its sign-in, limited in group "console"
-
-	a.flags.OFREPRoutes(r) // public, at the root: the protocol fixes /ofrep/v1
-	// Rate limits key by the caller, so they come after authentication
-	// (and after flags.Middleware, which the runtime flag needs).
-	reads := a.readRouting()
-	v1 := r.Group("/v1", append([]gin.HandlerFunc{a.tokens.Authenticate(a.external...), a.rate.Middleware()}, reads...)...)
-	// The credential endpoints never authenticate: a login with a stale
-	// token works, and a guess counts per address (and per target account,
-	// in the handlers), never in the bucket of a token sent along.
-	public := r.Group("/v1", append([]gin.HandlerFunc{a.rate.Middleware()}, reads...)...)
-	a.users.Routes(v1, public)
-	a.products.Routes(v1)
-	a.orders.Routes(v1)
-	admin := v1.Group("", auth.Require(auth.RoleAdmin))
-	a.events.Routes(admin.Group("", a.mfa.For("admin.events")))
-	a.flags.AdminRoutes(admin.Group("", a.mfa.For("admin.flags")))
-	a.audit.Routes(admin.Group("", a.mfa.For("admin.audit")))
-	admin.GET("/admin/stats", a.adminStats)
-	return r
-}
-
-func (a *application) migrationsCurrent(ctx context.Context) error {
+func (a *App) migrationsCurrent(ctx context.Context) error {
 	return a.migrator.Ready(ctx, a.db.SQL)
 }
 
-// Close releases everything build opened, in reverse order.
-func (a *application) Close() {
+// Close releases everything New opened, in reverse order.
+func (a *App) Close() {
 	if a.stop != nil {
 		a.stop()
 	}
@@ -352,26 +368,6 @@ func (a *application) Close() {
 	if a.tracing != nil {
 		_ = a.tracing.CloseWithTimeout() // last: flushes the spans of everything above
 	}
-}
-
-// listRoutes are the collection reads: the heavy, cacheable-but-varied work.
-var listRoutes = map[string]bool{"/v1/products": true, "/v1/orders": true, "/v1/users": true}
-
-// requestClass is the shedding order under overload: operational routes are
-// never limited, search and lists go first, single reads, checkout and
-// every write last.
-func requestClass(c *gin.Context) (resilience.Class, bool) {
-	route := c.FullPath()
-	switch route {
-	case "/livez", "/readyz", "/metrics":
-		return resilience.Critical, false
-	case "/v1/admin/stats": // the console's health view must keep working under overload
-		return resilience.Critical, true
-	}
-	if c.Request.Method == http.MethodGet && (c.Query("q") != "" || listRoutes[route] || strings.HasPrefix(route, "/v1/admin/")) {
-		return resilience.Sheddable, true
-	}
-	return resilience.Critical, true
 }
 
 // deriveKey gives each use of the signing key its own sub-key.

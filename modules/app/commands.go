@@ -35,7 +35,7 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer, onListen fu
 		}
 		go certs.Run(ctx, cfg.HTTP.TLSReloadInterval)
 	}
-	app, err := build(ctx, cfg, log)
+	app, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -112,7 +112,7 @@ func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 	if *count < 1 || *batch < 1 {
 		return fmt.Errorf("seed: -count and -batch must be positive")
 	}
-	app, err := build(ctx, cfg, observability.NewLogger(cfg.Log, io.Discard))
+	app, err := New(ctx, cfg, observability.NewLogger(cfg.Log, io.Discard))
 	if err != nil {
 		return err
 	}
@@ -146,7 +146,7 @@ func usersCmd(ctx context.Context, cfg config.Config, args []string, stdout io.W
 	if *email == "" || len(*password) < 8 {
 		return fmt.Errorf("users create-admin: -email and a -password of at least 8 characters are required")
 	}
-	app, err := build(ctx, cfg, observability.NewLogger(cfg.Log, io.Discard))
+	app, err := New(ctx, cfg, observability.NewLogger(cfg.Log, io.Discard))
 	if err != nil {
 		return err
 	}

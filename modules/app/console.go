@@ -60,25 +60,6 @@ func serveAsset(c *gin.Context, asset web.Asset, ok bool, csp string) {
 	c.Data(http.StatusOK, asset.ContentType, asset.Body)
 }
 
-// consoleRoutes mounts the console's credential endpoints: the login, MFA,
-// refresh and logout use cases of POST /v1/auth/*, in the rate-limit group
-// "console" (per client address) instead of "auth", so that a brute force
-// or a busy NAT sharing the operator's address cannot lock the operator out
-// of the console, nor end a console session by starving its refreshes. A
-// console login still counts against its target account in the auth
-// group (the budget every login of that account shares), so the extra
-// per-address budget buys an attacker no extra guesses against any
-// account. They sit outside the bearer authentication of /v1: they ignore
-// Authorization, like the auth endpoints, and a stale token never turns a
-// sign-in into a 401.
-func (a *application) consoleRoutes(r *gin.Engine) {
-	g := r.Group("/v1/console", append([]gin.HandlerFunc{a.rate.Middleware()}, a.readRouting()...)...)
-	g.POST("/login", a.consoleLogin)
-	g.POST("/mfa", a.consoleMFA)
-	g.POST("/refresh", a.consoleRefresh)
-	g.POST("/logout", a.consoleLogout)
-}
-
 // The request bodies, as POST /v1/auth/login, /mfa, /refresh and /logout
 // take them.
 type (
@@ -95,7 +76,7 @@ type (
 	}
 )
 
-func (a *application) consoleLogin(c *gin.Context) {
+func (a *App) consoleLogin(c *gin.Context) {
 	var req consoleLoginRequest
 	if err := httpx.Decode(c, &req); err != nil {
 		httpx.Error(c, err)
@@ -108,7 +89,7 @@ func (a *application) consoleLogin(c *gin.Context) {
 	consoleTokens(c, tok, err)
 }
 
-func (a *application) consoleMFA(c *gin.Context) {
+func (a *App) consoleMFA(c *gin.Context) {
 	var req consoleMFARequest
 	if err := httpx.Decode(c, &req); err != nil {
 		httpx.Error(c, err)
@@ -118,7 +99,7 @@ func (a *application) consoleMFA(c *gin.Context) {
 	consoleTokens(c, tok, err)
 }
 
-func (a *application) consoleRefresh(c *gin.Context) {
+func (a *App) consoleRefresh(c *gin.Context) {
 	var req consoleRefreshRequest
 	if err := httpx.Decode(c, &req); err != nil {
 		httpx.Error(c, err)
@@ -128,7 +109,7 @@ func (a *application) consoleRefresh(c *gin.Context) {
 	consoleTokens(c, tok, err)
 }
 
-func (a *application) consoleLogout(c *gin.Context) {
+func (a *App) consoleLogout(c *gin.Context) {
 	var req consoleRefreshRequest
 	if err := httpx.Decode(c, &req); err != nil {
 		httpx.Error(c, err)
@@ -184,7 +165,7 @@ type limiterStats struct {
 // killSwitches are the flags whose "off" is a degraded mode worth showing.
 var killSwitches = []string{flags.CheckoutEnabled, flags.SearchEnabled, flags.L2CacheEnabled}
 
-func (a *application) adminStats(c *gin.Context) {
+func (a *App) adminStats(c *gin.Context) {
 	if len(c.Request.URL.RawQuery) > 0 {
 		httpx.Error(c, apperr.Invalid("query.parameter", "this resource takes no query parameters"))
 		return

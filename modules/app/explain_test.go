@@ -39,7 +39,7 @@ func TestKeysetQueryUsesIndexRangeScan(t *testing.T) {
 		limit = 100
 	)
 	queries := &listQueries{}
-	s := startServer(t, testConfig(t, postgresStore), func(a *application) { a.onOpen = queries.register })
+	s := startServer(t, testConfig(t, postgresStore), func(a *App) { a.onOpen = queries.register })
 	ctx := context.Background()
 	if err := s.app.products.Seed(ctx, rows, 1000, func(int) {}); err != nil {
 		t.Fatalf("seed: %v", err)
@@ -139,7 +139,7 @@ type listQueries struct {
 }
 
 // register records the products list queries from now on; it must run
-// before anything else uses db (application.onOpen).
+// before anything else uses db (App.onOpen).
 func (q *listQueries) register(db *gorm.DB) error {
 	return db.Callback().Query().After("gorm:query").Register("explain_test:capture", func(tx *gorm.DB) {
 		sql := tx.Statement.SQL.String()

@@ -33,10 +33,10 @@ func startDraining(t *testing.T, cfg config.Config) *drainingServer {
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	sigCtx, signal := context.WithCancel(context.Background())
-	app, err := build(sigCtx, cfg, log)
+	app, err := New(sigCtx, cfg, log)
 	if err != nil {
 		signal()
-		t.Fatalf("build: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

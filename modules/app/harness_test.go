@@ -131,20 +131,20 @@ func patientRedis(cfg config.Config) config.Config {
 // the same compression handler as production.
 type testServer struct {
 	t   *testing.T
-	app *application
+	app *App
 	srv *httptest.Server
 	log *bytes.Buffer
 }
 
-func startServer(t *testing.T, cfg config.Config, opts ...buildOption) *testServer {
+func startServer(t *testing.T, cfg config.Config, opts ...Option) *testServer {
 	t.Helper()
 	logs := &bytes.Buffer{}
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := build(ctx, cfg, log, opts...)
+	app, err := New(ctx, cfg, log, opts...)
 	if err != nil {
 		cancel()
-		t.Fatalf("build: %v", err)
+		t.Fatalf("New: %v", err)
 	}
 	app.ready.Store(true)
 	hs := httptest.NewServer(server.New(cfg.HTTP, app.router, log).Handler)

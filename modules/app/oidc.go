@@ -11,7 +11,7 @@ import (
 // buildOIDC turns on the OIDC resource-server mode when auth.oidc.issuer
 // is set: access tokens of that issuer are accepted next to our own, and
 // their subjects are provisioned as local users on first sight.
-func (a *application) buildOIDC() error {
+func (a *App) buildOIDC() error {
 	o := a.cfg.Auth.OIDC
 	if o.Issuer == "" {
 		return nil

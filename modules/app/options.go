@@ -1,5 +1,5 @@
 package app
 
-// buildOption adjusts an application before build wires it (tests inject
+// Option adjusts an App before New wires it (tests inject
 // a span exporter this way).
-type buildOption func(*application)
+type Option func(*App)

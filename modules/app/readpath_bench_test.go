@@ -44,7 +44,7 @@ import (
 // benchInstance is one wired application on a fresh SQLite file, with the
 // production handler (router + every middleware + the gzip wrapper).
 type benchInstance struct {
-	app     *application
+	app     *App
 	handler http.Handler
 }
 
@@ -53,7 +53,7 @@ type benchInstance struct {
 // so the access log line of every request is formatted) writing to
 // io.Discard: the benchmark counts formatting, not the terminal.
 // BENCH_LOG_LEVEL=warn shows what the access log costs.
-func newBenchInstance(b *testing.B, opts ...buildOption) *benchInstance {
+func newBenchInstance(b *testing.B, opts ...Option) *benchInstance {
 	b.Helper()
 	env := map[string]string{
 		"DATA_DIR":         b.TempDir(),
@@ -72,10 +72,10 @@ func newBenchInstance(b *testing.B, opts ...buildOption) *benchInstance {
 	cfg.RateLimit.Groups = generousRateLimits
 	log := observability.NewLogger(cfg.Log, io.Discard)
 	ctx, cancel := context.WithCancel(context.Background())
-	app, err := build(ctx, cfg, log, opts...)
+	app, err := New(ctx, cfg, log, opts...)
 	if err != nil {
 		cancel()
-		b.Fatalf("build: %v", err)
+		b.Fatalf("New: %v", err)
 	}
 	app.ready.Store(true)
 	b.Cleanup(func() {
@@ -105,7 +105,7 @@ func benchServe(b *testing.B, h http.Handler, req *http.Request, want int) *http
 
 // cachedProduct seeds one product, warms L1 with a GET and returns the
 // request and the response the service gave (body and headers).
-func cachedProduct(b *testing.B, opts ...buildOption) (*benchInstance, *http.Request, *httptest.ResponseRecorder) {
+func cachedProduct(b *testing.B, opts ...Option) (*benchInstance, *http.Request, *httptest.ResponseRecorder) {
 	b.Helper()
 	bi := newBenchInstance(b, opts...)
 	bi.seed(b, 1)

@@ -10,7 +10,7 @@ import (
 // startReplicas exports the replicas' metrics, starts their health and lag
 // checker and adds the non-critical "replicas" readiness check (reads fall
 // back to the primary while none is usable). No replicas: nothing to do.
-func (a *application) startReplicas() error {
+func (a *App) startReplicas() error {
 	rs := a.db.Replicas
 	if rs == nil {
 		return nil
@@ -26,7 +26,7 @@ func (a *application) startReplicas() error {
 // readRouting is the per-request read routing (read-your-own-writes),
 // mounted after authentication; without replicas every read is on the
 // primary and it is not needed.
-func (a *application) readRouting() []gin.HandlerFunc {
+func (a *App) readRouting() []gin.HandlerFunc {
 	if a.db.Replicas == nil {
 		return nil
 	}

@@ -211,7 +211,7 @@ func TestCORS(t *testing.T) {
 func TestMaxHeaderBytes(t *testing.T) {
 	cfg := testConfig(t, sqliteStore)
 	cfg.HTTP.MaxHeaderBytes = 8 << 10
-	app, err := build(context.Background(), cfg, slog.New(slog.DiscardHandler))
+	app, err := New(context.Background(), cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -249,7 +249,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	cfg := testConfig(t, sqliteStore)
 	var buf bytes.Buffer
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	app, err := build(context.Background(), cfg, log)
+	app, err := New(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 
 // withSpanExporter turns tracing on with exp receiving every span
 // synchronously.
-func withSpanExporter(exp sdktrace.SpanExporter) buildOption {
-	return func(a *application) { a.traceOpt.Exporter = exp }
+func withSpanExporter(exp sdktrace.SpanExporter) Option {
+	return func(a *App) { a.traceOpt.Exporter = exp }
 }
 
 // Incoming W3C traceparents used below (trace ID, parent span ID, flags).
@@ -182,7 +182,7 @@ func TestTracingCheckoutReachesPaymentProvider(t *testing.T) {
 				cfg := testConfig(t, kind)
 				cfg.Payment.ProviderURL = provider.srv.URL
 				exp := tracetest.NewInMemoryExporter()
-				var opts []buildOption
+				var opts []Option
 				if exporting {
 					opts = append(opts, withSpanExporter(exp))
 				}
@@ -245,7 +245,7 @@ func TestTracingCheckoutThroughJetStream(t *testing.T) {
 	cfg.Payment.ProviderURL = provider.srv.URL
 	cfg.NATS.URL = natsURL
 	exp := tracetest.NewInMemoryExporter()
-	s := startServer(t, cfg, withSpanExporter(exp), func(a *application) { a.stream = stream })
+	s := startServer(t, cfg, withSpanExporter(exp), func(a *App) { a.stream = stream })
 	admin := s.adminToken()
 	_, ann := s.register("trace-js@example.com")
 	p := s.createProduct(admin, map[string]any{"stock": 3, "price_cents": 500})["id"].(string)
