@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/testkit"
 )
 
 // getenvFor builds an environment for run(); the test's config file is used.
@@ -116,7 +117,7 @@ func TestServeWithNoConfigurationAndGracefulShutdown(t *testing.T) {
 		t.Fatal("server did not start")
 	}
 	// onListen runs just before the server marks itself ready: poll.
-	waitFor(t, 10*time.Second, "readyz 200", func() bool {
+	testkit.Eventually(t, 10*time.Second, "readyz 200", func() bool {
 		res, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			t.Fatal(err)

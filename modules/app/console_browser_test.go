@@ -450,7 +450,7 @@ func TestConsoleSessionRefresh(t *testing.T) {
 		// expired waits until the service refuses the access token.
 		expired := func(token string) {
 			t.Helper()
-			waitFor(t, 15*time.Second, "the access token expires", func() bool {
+			testkit.Eventually(t, 15*time.Second, "the access token expires", func() bool {
 				return s.do("GET", "/v1/users/me", token, nil).Status == 401
 			})
 		}
@@ -501,7 +501,7 @@ func consoleDeadLetter(t *testing.T, s *testServer, order string) string {
 	if err := gdb.Raw("SELECT id, type, key, payload FROM event_outbox WHERE type = ? AND key = ?", orders.EventOrderPlaced, order).Scan(&ev).Error; err != nil || ev.ID == "" {
 		t.Fatalf("order_placed event of %s: %v (%+v)", order, err, ev)
 	}
-	waitFor(t, 10*time.Second, "the payments consumer handles order_placed", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the payments consumer handles order_placed", func() bool {
 		var n int64
 		if err := gdb.Raw("SELECT count(*) FROM event_inbox WHERE consumer = ? AND event_id = ?", ordersimpl.ConsumerPayments, ev.ID).Scan(&n).Error; err != nil {
 			t.Fatal(err)

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/pgtest"
 
 	"net/url"
@@ -40,7 +41,7 @@ func TestDatabaseOutageDegradesAndHeals(t *testing.T) {
 	expect(t, s.do("GET", "/v1/products/"+id, "", nil), 200) // cached
 
 	proxy.SetCut(true)
-	waitFor(t, 5*time.Second, "readyz reports the database down", func() bool {
+	testkit.Eventually(t, 5*time.Second, "readyz reports the database down", func() bool {
 		r := s.do("GET", "/readyz", "", nil)
 		return r.Status == 503 && strings.Contains(string(r.Body), `"database":"down"`)
 	})
@@ -81,23 +82,12 @@ func TestDatabaseOutageDegradesAndHeals(t *testing.T) {
 	}
 
 	proxy.SetCut(false)
-	waitFor(t, 10*time.Second, "service heals", func() bool {
+	testkit.Eventually(t, 10*time.Second, "service heals", func() bool {
 		return s.do("GET", "/readyz", "", nil).Status == 200
 	})
 	patched := s.do("PATCH", "/v1/products/"+id, admin, map[string]any{"name": "Back"})
 	expect(t, patched, 200)
 	if got := s.do("GET", "/v1/products/"+id, "", nil).JSON(t)["name"]; got != "Back" {
 		t.Fatalf("after recovery read %v", got)
-	}
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"example.com/productapi/platform/testkit"
 )
 
 // switchFlag sets a boolean contract flag's default variant through the
@@ -68,7 +70,7 @@ func TestRuntimeFlagsSwitchBehaviour(t *testing.T) {
 		a.switchFlag(admin, "orders.checkout_enabled", false)
 		start := time.Now()
 		probe := 0
-		waitFor(t, 2*time.Second, "instance B sees checkout switched off", func() bool {
+		testkit.Eventually(t, 2*time.Second, "instance B sees checkout switched off", func() bool {
 			// A new key each time: a key that placed an order before B
 			// followed would replay its 201 even while checkout is off.
 			probe++

@@ -17,6 +17,7 @@ import (
 
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/server"
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/netproxy"
 )
 
@@ -79,13 +80,9 @@ func TestCacheInvalidationSurvivesDrain(t *testing.T) {
 	}
 
 	b.signal() // SIGTERM: B turns unready and keeps serving
-	deadline := time.Now().Add(10 * time.Second)
-	for b.do("GET", "/readyz", "", nil).Status != http.StatusServiceUnavailable {
-		if time.Now().After(deadline) {
-			t.Fatal("B did not start draining")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "B to start draining", func() bool {
+		return b.do("GET", "/readyz", "", nil).Status == http.StatusServiceUnavailable
+	})
 	// Several writes spread over the drain: the first could beat the
 	// teardown of a subscription bound to the signal, the later ones not.
 	for i := range 5 {
@@ -207,7 +204,7 @@ func TestRateLimitSharesTheLimitWhenRedisIsCut(t *testing.T) {
 	cfg.RateLimit.InstanceHeartbeat = 100 * time.Millisecond
 	a, b := startServer(t, cfg), startServer(t, cfg)
 	for _, s := range []*testServer{a, b} {
-		waitFor(t, 10*time.Second, "both instances count two", func() bool {
+		testkit.Eventually(t, 10*time.Second, "both instances count two", func() bool {
 			return strings.Contains(string(s.do("GET", "/metrics", "", nil).Body), "\nratelimit_instances 2\n")
 		})
 	}

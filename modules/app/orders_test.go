@@ -1,6 +1,7 @@
 package app
 
 import (
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/netproxy"
 
 	"bytes"
@@ -460,7 +461,7 @@ func TestOrdersReadPath(t *testing.T) {
 		}
 		// The simulated provider may pay the order between the two reads,
 		// which rightly changes its ETag: revalidate what was just read.
-		waitFor(t, 10*time.Second, "the order's ETag answers 304 once its payment settles", func() bool {
+		testkit.Eventually(t, 10*time.Second, "the order's ETag answers 304 once its payment settles", func() bool {
 			o := s.do("GET", "/v1/orders/"+annOrders[0], ann, nil)
 			return s.do("GET", "/v1/orders/"+annOrders[0], ann, nil, "If-None-Match", o.Header.Get("ETag")).Status == 304
 		})
@@ -555,7 +556,7 @@ func TestOrdersReadPath(t *testing.T) {
 		expect(t, s.do("GET", "/v1/orders?limit=2&cursor=x"+cur[1:], ann, nil), 400)
 		// List ETag. The simulated provider pays orders in the background,
 		// which rightly changes the list: compare once it has settled.
-		waitFor(t, 10*time.Second, "the list ETag answers 304 once payments settle", func() bool {
+		testkit.Eventually(t, 10*time.Second, "the list ETag answers 304 once payments settle", func() bool {
 			l := s.do("GET", "/v1/orders?limit=2", ann, nil)
 			return s.do("GET", "/v1/orders?limit=2", ann, nil, "If-None-Match", l.Header.Get("ETag")).Status == 304
 		})
@@ -784,13 +785,9 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 			expect(t, r, 201)
 			ids = append(ids, r.JSON(t)["id"].(string))
 		}
-		deadline := time.Now().Add(10 * time.Second)
-		for s.app.orders.BreakerState() != "open" {
-			if time.Now().After(deadline) {
-				t.Fatalf("breaker %s while the provider is down", s.app.orders.BreakerState())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testkit.Eventually(t, 10*time.Second, "the breaker to open while the provider is down", func() bool {
+			return s.app.orders.BreakerState() == "open"
+		})
 		for _, id := range ids {
 			if st := s.order(ann, id)["status"]; st != "pending" {
 				t.Fatalf("order %s is %v while the provider is down", id, st)
@@ -799,12 +796,9 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 		// With a 150 ms cooldown the breaker cycles open -> half-open (one
 		// probe) -> open while the provider stays down, so one scrape may land
 		// on the half-open probe; the open state must show within a few.
-		for !strings.Contains(string(s.do("GET", "/metrics", "", nil).Body), "payment_breaker_state 2") {
-			if time.Now().After(deadline) {
-				t.Fatal("metrics never show the open breaker while the provider is down")
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
+		testkit.Eventually(t, 10*time.Second, "metrics to show the open breaker while the provider is down", func() bool {
+			return strings.Contains(string(s.do("GET", "/metrics", "", nil).Body), "payment_breaker_state 2")
+		})
 		if ready := s.do("GET", "/readyz", "", nil); ready.Status != 200 || !strings.Contains(string(ready.Body), `"payment_provider":"degraded"`) {
 			t.Errorf("readyz while the provider is down: %d %s (want ready, degraded)", ready.Status, ready.Body)
 		}
@@ -842,13 +836,9 @@ func TestSalesReportRebuild(t *testing.T) {
 		}
 		fp.set(placed[4], "decline") // may already be paid; see below
 		for _, id := range placed {
-			deadline := time.Now().Add(10 * time.Second)
-			for st := s.order(ann, id)["status"]; st == "pending"; st = s.order(ann, id)["status"] {
-				if time.Now().After(deadline) {
-					t.Fatalf("order %s still pending", id)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			testkit.Eventually(t, 10*time.Second, "order "+id+" to leave pending", func() bool {
+				return s.order(ann, id)["status"] != "pending"
+			})
 		}
 		// A paid order cancelled later is taken back out.
 		expect(t, s.do("POST", "/v1/orders/"+placed[3]+"/cancel", admin, nil), 200)
@@ -889,7 +879,7 @@ func TestSalesReportRebuild(t *testing.T) {
 			return events > 0 && handled == events && pending == 0
 		}
 		waitReport := func(what string) map[string]map[string]any {
-			waitFor(t, 15*time.Second, what+": sales view caught up", caughtUp)
+			testkit.Eventually(t, 15*time.Second, what+": sales view caught up", caughtUp)
 			deadline := time.Now().Add(15 * time.Second)
 			for {
 				rep := report()

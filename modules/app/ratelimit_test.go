@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/netproxy"
 )
 
@@ -251,7 +252,7 @@ func TestRateLimitFallsBackToLocalWhenRedisIsCut(t *testing.T) {
 	}
 
 	proxy.SetCut(false)
-	waitFor(t, 10*time.Second, "the limiter goes back to Redis", func() bool {
+	testkit.Eventually(t, 10*time.Second, "the limiter goes back to Redis", func() bool {
 		s.do("GET", "/v1/products", "", nil) // the breaker's probe
 		return backend() == "redis"
 	})

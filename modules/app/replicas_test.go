@@ -12,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/replicatest"
 )
 
@@ -35,17 +36,6 @@ func agedToken(t *testing.T, cfg config.Config, token string) string {
 		t.Fatal(err)
 	}
 	return signed
-}
-
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
 }
 
 // metricAbove reports whether a /metrics line starting with prefix has a
@@ -83,7 +73,7 @@ func TestReadYourWritesWithLaggingReplica(t *testing.T) {
 	p := s.createProduct(admin, map[string]any{"price_cents": 1000, "stock": 10, "category": "ryw"})
 	id := p["id"].(string)
 	pair.WaitReplayed(t)
-	waitUntil(t, "replica in rotation", func() bool { return s.app.db.Replicas.Usable() == 1 })
+	testkit.Eventually(t, 20*time.Second, "replica in rotation", func() bool { return s.app.db.Replicas.Usable() == 1 })
 	// Anonymous reads are served by the replica (lists vary by limit, so
 	// each is a cache miss that reaches the database).
 	for i := 1; !s.metricAbove(replicaTarget, 0); i++ {

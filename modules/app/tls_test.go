@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/certtest"
 )
 
@@ -90,7 +91,7 @@ func TestHTTPSWithHTTP2AndCertificateReload(t *testing.T) {
 		addr, logs := serveForTest(t, cfg)
 		base := "https://" + addr
 		pool := ca.Pool()
-		waitFor(t, 30*time.Second, "readyz 200 over HTTPS", func() bool { return h2Get(t, pool, base+"/readyz").StatusCode == 200 })
+		testkit.Eventually(t, 30*time.Second, "readyz 200 over HTTPS", func() bool { return h2Get(t, pool, base+"/readyz").StatusCode == 200 })
 
 		res := h2Get(t, pool, base+"/v1/products")
 		if res.StatusCode != 200 || res.ProtoMajor != 2 {
@@ -123,7 +124,7 @@ func TestHTTPSWithHTTP2AndCertificateReload(t *testing.T) {
 		// Renewal: a new pair (new serial and name) over the files.
 		second := ca.Issue(t, "second.productapi.test")
 		second.Write(t, dir)
-		waitFor(t, 20*time.Second, "a new connection sees the renewed certificate", func() bool {
+		testkit.Eventually(t, 20*time.Second, "a new connection sees the renewed certificate", func() bool {
 			return servedSerial(h2Get(t, pool, base+"/livez")) == second.Cert.SerialNumber.String()
 		})
 		if cn := h2Get(t, pool, base+"/livez").TLS.PeerCertificates[0].Subject.CommonName; cn != "second.productapi.test" {
@@ -138,7 +139,7 @@ func TestHTTPSWithHTTP2AndCertificateReload(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, "key.pem"), first.KeyPEM, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, 20*time.Second, "the bad pair is logged", func() bool {
+		testkit.Eventually(t, 20*time.Second, "the bad pair is logged", func() bool {
 			return strings.Contains(logs.String(), "tls certificate reload failed")
 		})
 		if got := servedSerial(h2Get(t, pool, base+"/livez")); got != second.Cert.SerialNumber.String() {
@@ -153,7 +154,7 @@ func TestHTTPSWithHTTP2AndCertificateReload(t *testing.T) {
 func TestPlainHTTPSendsNoHSTS(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		addr, _ := serveForTest(t, testConfig(t, kind))
-		waitFor(t, 30*time.Second, "readyz 200", func() bool { return get(t, "http://"+addr+"/readyz").StatusCode == 200 })
+		testkit.Eventually(t, 30*time.Second, "readyz 200", func() bool { return get(t, "http://"+addr+"/readyz").StatusCode == 200 })
 		res := get(t, "http://"+addr+"/v1/products")
 		if res.StatusCode != 200 || res.ProtoMajor != 1 || res.TLS != nil {
 			t.Fatalf("plain HTTP: %d over HTTP/%d (TLS %v)", res.StatusCode, res.ProtoMajor, res.TLS != nil)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // Unavailable ends tb because a dependency is missing: Fatal when the
@@ -33,6 +34,23 @@ func Env(tb testing.TB, name, require string) string {
 		Unavailable(tb, require, fmt.Sprintf("%s is not set", name))
 	}
 	return v
+}
+
+// Eventually polls cond until it holds and returns how long that took;
+// when within passes first, tb fails naming what it waited for. The pause
+// between polls starts at 1 ms, so a short wait ends (and is measured)
+// promptly, and doubles up to 50 ms, so a long one does not load the
+// machine with polls.
+func Eventually(tb testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
+	tb.Helper()
+	start := time.Now()
+	for pause := time.Millisecond; !cond(); pause = min(2*pause, 50*time.Millisecond) {
+		if time.Since(start) > within {
+			tb.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(pause)
+	}
+	return time.Since(start)
 }
 
 // RepoRoot is the directory of the nearest go.mod at or above the working
