@@ -22,7 +22,7 @@
 # (info: the production default, one access log line per request, written
 # to a file), ROUNDS (3: alternating rounds per comparison, medians
 # reported), BASE_PORT (18080; uses 5 ports from there), GO_BENCH (1: also
-# run the Go benchmarks of readpath_bench_test.go), KEEP_DB (0), OUT
+# run the Go benchmarks of modules/app/readpath_bench_test.go), KEEP_DB (0), OUT
 # (docs/benchmarks.md), PG_LOG_FILE (found automatically).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -457,8 +457,8 @@ stop_pid "$PID_uncached"
 # ---------------------------------------------------------------- Go benchmarks
 GO_BENCH_OUT=""
 if [ "$GO_BENCH" = 1 ]; then
-  step "Go benchmarks (readpath_bench_test.go, embedded SQLite)"
-  GO_BENCH_OUT=$(go test -run '^$' -bench . -benchmem . 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|ok|PASS|FAIL)' || true)
+  step "Go benchmarks (modules/app/readpath_bench_test.go, embedded SQLite)"
+  GO_BENCH_OUT=$(go test -run '^$' -bench . -benchmem ./modules/app/ 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|ok|PASS|FAIL)' || true)
   sed 's/^/   /' <<<"$GO_BENCH_OUT"
 fi
 gons() { awk -v n="$1" '$1 ~ "^Benchmark" n "(-[0-9]+)?$" { print $3; exit }' <<<"$GO_BENCH_OUT"; }
@@ -602,7 +602,7 @@ EOF
 
 ## Go benchmarks
 
-\`go test -run '^\$' -bench . -benchmem .\` (readpath_bench_test.go): the
+\`go test -run '^\$' -bench . -benchmem ./modules/app/\` (modules/app/readpath_bench_test.go): the
 same pairs in-process through an httptest recorder, on embedded SQLite,
 logger at level info writing to io.Discard. ListFirstPage/ListDeepPage call
 the products service's ListPage (the list cache's miss path) on 100,000

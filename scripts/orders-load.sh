@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 : "${TEST_DATABASE_URL:=postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}"
 export TEST_DATABASE_URL ORDERS_LOAD=1 ORDERS_LOAD_N="${1:-2000}"
 table=$(mktemp)
-ORDERS_LOAD_OUT="$table" go test -count=1 -run '^TestOrdersCheckoutLoad$' -v . | grep -E '^(---|ok|FAIL)' || true
+ORDERS_LOAD_OUT="$table" go test -count=1 -run '^TestOrdersCheckoutLoad$' -v ./modules/app/ | grep -E '^(---|ok|FAIL)' || true
 test -s "$table" || { echo "load test produced no result" >&2; exit 1; }
 {
   echo "# Checkout benchmark (orders)"

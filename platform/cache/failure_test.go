@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"example.com/productapi/platform/testkit"
 )
 
 // callBudget is how long any call may take while Redis misbehaves: well
@@ -128,7 +130,7 @@ func TestRedisDiesMidway(t *testing.T) {
 
 	p.SetCut(false)
 	i := 0
-	recovered := eventually(t, 3*time.Second, "L2 used again", func() bool {
+	recovered := testkit.Eventually(t, 3*time.Second, "L2 used again", func() bool {
 		i++
 		key := fmt.Sprint("after", i)
 		peer.Set(ctx, key, []byte("from-peer"))
@@ -143,18 +145,18 @@ func TestRedisDiesMidway(t *testing.T) {
 	})
 	t.Logf("L2 hits again %s after restore (breaker cooldown 200ms)", recovered)
 	// What Redis missed is replayed: the peer learns of both writes.
-	eventually(t, 3*time.Second, "invalidation replayed", func() bool {
+	testkit.Eventually(t, 3*time.Second, "invalidation replayed", func() bool {
 		return direct.Exists(ctx, peer.dataKey("doomed")).Val() == 0
 	})
-	eventually(t, 3*time.Second, "peer drops doomed", func() bool {
+	testkit.Eventually(t, 3*time.Second, "peer drops doomed", func() bool {
 		_, ok := peer.Get(ctx, "doomed")
 		return !ok
 	})
-	eventually(t, 3*time.Second, "bump replayed", func() bool { return peer.Version(ctx, "lists") == v0+1 })
+	testkit.Eventually(t, 3*time.Second, "bump replayed", func() bool { return peer.Version(ctx, "lists") == v0+1 })
 	if v := c.Version(ctx, "lists"); v != v0+1 {
 		t.Fatalf("c's version went from %d to %d across the outage, want %d", v0, v, v0+1)
 	}
 	// The peer can see the bump before c has handled Redis's reply and
 	// cleared its pending record, so wait for that too.
-	eventually(t, 3*time.Second, "nothing pending", func() bool { return c.L2Healthy() && c.Stats().PendingRedis == 0 })
+	testkit.Eventually(t, 3*time.Second, "nothing pending", func() bool { return c.L2Healthy() && c.Stats().PendingRedis == 0 })
 }

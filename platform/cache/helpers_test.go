@@ -99,19 +99,5 @@ func loader(value string, calls *int64, mu *sync.Mutex) Loader {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes, and returns
-// how long that took.
-func eventually(tb testing.TB, within time.Duration, what string, cond func() bool) time.Duration {
-	tb.Helper()
-	start := time.Now()
-	for !cond() {
-		if time.Since(start) > within {
-			tb.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 // startProxy is a cuttable TCP proxy in front of Redis.
 func startProxy(tb testing.TB, target string) *netproxy.Proxy { return netproxy.Start(tb, target) }

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"example.com/productapi/platform/testkit"
 )
 
 // twoInstances are two Caches on separate Redis clients sharing a namespace,
@@ -87,7 +89,7 @@ func TestCrossInstanceVersionBump(t *testing.T) {
 		if got := a.Version(ctx, "lists"); got != before+1 {
 			t.Fatalf("bump %d: a sees %d, want %d at once", i, got, before+1)
 		}
-		window := eventually(t, 2*time.Second, "b sees the bump", func() bool {
+		window := testkit.Eventually(t, 2*time.Second, "b sees the bump", func() bool {
 			return b.Version(ctx, "lists") == before+1
 		})
 		t.Logf("bump %d: b saw version %d %s after a's call returned", i, before+1, window)
@@ -106,10 +108,10 @@ func TestResubscribeDropsL1(t *testing.T) {
 	ctx := context.Background()
 	c.Set(ctx, "k", []byte("v"))
 	p.SetCut(true) // the subscription breaks: messages may be missed from here
-	eventually(t, 2*time.Second, "subscriber notices", func() bool { return !c.Stats().Subscribed })
+	testkit.Eventually(t, 2*time.Second, "subscriber notices", func() bool { return !c.Stats().Subscribed })
 	c.Set(ctx, "k2", []byte("v")) // cached while deaf to peers
 	p.SetCut(false)
-	eventually(t, 5*time.Second, "subscriber reconnects", func() bool { return c.Stats().Subscribed })
+	testkit.Eventually(t, 5*time.Second, "subscriber reconnects", func() bool { return c.Stats().Subscribed })
 	if r, ok := c.Get(ctx, "k2"); ok && r.Source == SourceL1 {
 		t.Fatal("an entry cached while unsubscribed survived the resubscription")
 	}
@@ -146,10 +148,10 @@ func TestSubscriptionKeepalive(t *testing.T) {
 	if err := a.Invalidate(ctx, "K"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 2*time.Second, "b hears a after idling", func() bool { _, ok := b.Get(ctx, "K"); return !ok })
+	testkit.Eventually(t, 2*time.Second, "b hears a after idling", func() bool { _, ok := b.Get(ctx, "K"); return !ok })
 
 	p.SetFrozen(true)
-	took := eventually(t, 5*time.Second, "b notices the dead link", func() bool { return !b.Stats().Subscribed })
+	took := testkit.Eventually(t, 5*time.Second, "b notices the dead link", func() bool { return !b.Stats().Subscribed })
 	t.Logf("silent link loss detected after %s (keepalive %s)", took, b.healthEvery)
 }
 

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"example.com/productapi/platform/testkit"
 )
 
 // gather returns metric values keyed like `name{label=value,...}` (labels
@@ -144,7 +146,7 @@ func TestCloseStopsGoroutines(t *testing.T) {
 		c.Set(context.Background(), "k", []byte("v"))
 		_ = c.Close()
 	}
-	eventually(t, time.Second, "goroutines back to baseline", func() bool {
+	testkit.Eventually(t, time.Second, "goroutines back to baseline", func() bool {
 		return runtime.NumGoroutine() <= before
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"gorm.io/plugin/dbresolver"
 
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/netproxy"
 	"example.com/productapi/platform/testkit/replicatest"
 )
@@ -57,17 +58,6 @@ func inRecovery(t *testing.T, d *DB, ctx context.Context) bool {
 	return rec
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func routed(d *DB, target string) float64 {
 	return testutil.ToFloat64(d.Replicas.routed.WithLabelValues(target))
 }
@@ -81,7 +71,7 @@ func TestReplicaRoutesReadsAndKeepsWritesOnPrimary(t *testing.T) {
 	}
 	bg := context.Background()
 	replicaOK := AllowReplica(bg)
-	eventually(t, "replica usable", func() bool { return d.Replicas.Usable() == 1 })
+	testkit.Eventually(t, 15*time.Second, "replica usable", func() bool { return d.Replicas.Usable() == 1 })
 
 	if !inRecovery(t, d, replicaOK) {
 		t.Fatal("a read allowed on a replica was served by the primary")
@@ -136,7 +126,7 @@ func TestReplicaRoutesReadsAndKeepsWritesOnPrimary(t *testing.T) {
 func TestReplicaStoppedReadsFallBackWithoutFailures(t *testing.T) {
 	p := replicatest.Fresh(t, "papi_rd")
 	d, proxy := openWithReplica(t, p, 5*time.Second)
-	eventually(t, "replica usable", func() bool { return d.Replicas.Usable() == 1 })
+	testkit.Eventually(t, 15*time.Second, "replica usable", func() bool { return d.Replicas.Usable() == 1 })
 	ctx := AllowReplica(context.Background())
 
 	var (
@@ -163,17 +153,17 @@ func TestReplicaStoppedReadsFallBackWithoutFailures(t *testing.T) {
 			}
 		}()
 	}
-	eventually(t, "reads on the replica", func() bool { return onReplica.Load() > 20 })
+	testkit.Eventually(t, 15*time.Second, "reads on the replica", func() bool { return onReplica.Load() > 20 })
 	proxy.SetDown(true) // the replica stops: live connections die, new ones are refused
-	eventually(t, "replica marked down", func() bool { return d.Replicas.Usable() == 0 })
+	testkit.Eventually(t, 15*time.Second, "replica marked down", func() bool { return d.Replicas.Usable() == 0 })
 	before := reads.Load()
-	eventually(t, "reads continue on the primary", func() bool { return reads.Load() > before+50 })
+	testkit.Eventually(t, 15*time.Second, "reads continue on the primary", func() bool { return reads.Load() > before+50 })
 	if inRecovery(t, d, ctx) {
 		t.Fatal("a read reached the stopped replica")
 	}
 	proxy.SetDown(false)
-	eventually(t, "replica back", func() bool { return d.Replicas.Usable() == 1 })
-	eventually(t, "reads on the replica again", func() bool { return inRecovery(t, d, ctx) })
+	testkit.Eventually(t, 15*time.Second, "replica back", func() bool { return d.Replicas.Usable() == 1 })
+	testkit.Eventually(t, 15*time.Second, "reads on the replica again", func() bool { return inRecovery(t, d, ctx) })
 	stop.Store(true)
 	wg.Wait()
 	if n := failures.Load(); n != 0 {
@@ -194,7 +184,7 @@ func TestLaggingReplicaIsSkippedAndFreshSinceWaitsForReplay(t *testing.T) {
 	}
 	p.WaitReplayed(t)
 	ctx := AllowReplica(context.Background())
-	eventually(t, "replica usable", func() bool { return d.Replicas.Usable() == 1 })
+	testkit.Eventually(t, 15*time.Second, "replica usable", func() bool { return d.Replicas.Usable() == 1 })
 
 	read := func(ctx context.Context) string {
 		var v string
@@ -221,7 +211,7 @@ func TestLaggingReplicaIsSkippedAndFreshSinceWaitsForReplay(t *testing.T) {
 	}
 	// Past replica_max_lag the replica serves nothing at all. (Usable() can
 	// also reach 0 on a timed-out check; wait for the lag itself too.)
-	eventually(t, "replica skipped for lag", func() bool {
+	testkit.Eventually(t, 15*time.Second, "replica skipped for lag", func() bool {
 		return d.Replicas.Usable() == 0 && time.Duration(d.Replicas.replicas[0].lag.Load()) >= 400*time.Millisecond
 	})
 	if d.Replicas.Health(context.Background()) == nil {
@@ -232,8 +222,8 @@ func TestLaggingReplicaIsSkippedAndFreshSinceWaitsForReplay(t *testing.T) {
 	}
 
 	p.ResumeReplay(t)
-	eventually(t, "replica caught up", func() bool { return d.Replicas.Usable() == 1 })
-	eventually(t, "FreshSince read served by the caught-up replica", func() bool {
+	testkit.Eventually(t, 15*time.Second, "replica caught up", func() bool { return d.Replicas.Usable() == 1 })
+	testkit.Eventually(t, 15*time.Second, "FreshSince read served by the caught-up replica", func() bool {
 		return inRecovery(t, d, FreshSince(ctx, wrote)) && read(FreshSince(ctx, wrote)) == "new"
 	})
 }

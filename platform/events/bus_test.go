@@ -19,6 +19,7 @@ import (
 
 	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/testkit"
 )
 
 const (
@@ -75,7 +76,7 @@ func TestRolledBackAppendIsNeverDeliveredCommittedIsDeliveredOnceToEach(t *testi
 				t.Fatal(err)
 			}
 		}
-		eventually(t, 10*time.Second, "delivery to alpha and beta", func() bool {
+		testkit.Eventually(t, 10*time.Second, "delivery to alpha and beta", func() bool {
 			a, _ := countEffects(t, d, "alpha")
 			b, _ := countEffects(t, d, "beta")
 			return a == 10 && b == 10
@@ -130,7 +131,7 @@ func TestPerKeyOrder(t *testing.T) {
 			}
 		}
 		start(t, b)
-		eventually(t, 15*time.Second, "60 handled", func() bool {
+		testkit.Eventually(t, 15*time.Second, "60 handled", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			n := 0
@@ -172,7 +173,7 @@ func TestTransactionalHandlerEffectAndInboxCommitTogether(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "handled", func() bool {
+		testkit.Eventually(t, 10*time.Second, "handled", func() bool {
 			return count(t, d, `SELECT COUNT(*) FROM event_inbox WHERE consumer = 'tx' AND event_id = ?`, ev.ID) == 1
 		})
 		if rows, _ := countEffects(t, d, "tx"); rows != 1 || calls.Load() != 2 {
@@ -184,7 +185,7 @@ func TestTransactionalHandlerEffectAndInboxCommitTogether(t *testing.T) {
 			t.Fatal(err)
 		}
 		wake(b.dispatchWake)
-		eventually(t, 10*time.Second, "duplicate consumed", func() bool {
+		testkit.Eventually(t, 10*time.Second, "duplicate consumed", func() bool {
 			return count(t, d, `SELECT COUNT(*) FROM event_deliveries`) == 0
 		})
 		if rows, _ := countEffects(t, d, "tx"); rows != 1 || calls.Load() != 2 {
@@ -214,7 +215,7 @@ func TestRetriesWithBackoffThenSucceeds(t *testing.T) {
 		if _, err := b.Append(context.Background(), typPlaced, "k", payload{1}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "success", func() bool {
+		testkit.Eventually(t, 10*time.Second, "success", func() bool {
 			return count(t, d, `SELECT COUNT(*) FROM event_inbox WHERE consumer = 'flaky'`) == 1
 		})
 		mu.Lock()
@@ -271,7 +272,7 @@ func TestDeadLettersAndReplayOverHTTP(t *testing.T) {
 		ctx := context.Background()
 		placed, _ := b.Append(ctx, typPlaced, "o-1", payload{7})
 		other, _ := b.Append(ctx, typOther, "p-1", payload{8})
-		eventually(t, 10*time.Second, "two dead letters", func() bool {
+		testkit.Eventually(t, 10*time.Second, "two dead letters", func() bool {
 			return count(t, d, `SELECT COUNT(*) FROM event_dead_letters`) == 2
 		})
 		if c := calls.Load(); c != 3 {
@@ -354,7 +355,7 @@ func TestDeadLettersAndReplayOverHTTP(t *testing.T) {
 		if code, body := do(t, api, "POST", "/v1/admin/dead-letters/"+sid+"/replay"); code != 202 {
 			t.Fatalf("failing replay: %d %v, want 202", code, body)
 		}
-		eventually(t, 5*time.Second, "new dead letter", func() bool {
+		testkit.Eventually(t, 5*time.Second, "new dead letter", func() bool {
 			return count(t, d, `SELECT COUNT(*) FROM event_dead_letters WHERE consumer = 'strict' AND replayed_at IS NULL`) == 1
 		})
 		if code, list := do(t, api, "GET", "/v1/admin/dead-letters?replayed=false"); code != 200 || len(list["data"].([]any)) != 1 {
@@ -401,7 +402,7 @@ func TestPendingEventsSurviveABusRestart(t *testing.T) {
 		b2 := newBus(t, cfg)
 		subscribe(b2, false)
 		start(t, b2)
-		eventually(t, 10*time.Second, "all 30 handled", func() bool {
+		testkit.Eventually(t, 10*time.Second, "all 30 handled", func() bool {
 			rows, _ := countEffects(t, d, "slow")
 			return rows >= 30
 		})
@@ -438,7 +439,7 @@ func TestTwoInstancesShareOnePostgres(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	eventually(t, 20*time.Second, "all handled", func() bool {
+	testkit.Eventually(t, 20*time.Second, "all handled", func() bool {
 		rows, _ := countEffects(t, d, "shared")
 		return rows >= n
 	})
@@ -472,7 +473,7 @@ func TestRedeliverRebuildsAReadModel(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		eventually(t, 10*time.Second, "first pass", func() bool {
+		testkit.Eventually(t, 10*time.Second, "first pass", func() bool {
 			a, _ := countEffects(t, d, "model")
 			b, _ := countEffects(t, d, "bystander")
 			return a == 25 && b == 25
@@ -483,7 +484,7 @@ func TestRedeliverRebuildsAReadModel(t *testing.T) {
 		if err := b.Redeliver(context.Background(), "model", []string{typPlaced}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "rebuild", func() bool {
+		testkit.Eventually(t, 10*time.Second, "rebuild", func() bool {
 			a, _ := countEffects(t, d, "model")
 			return a == 25
 		})

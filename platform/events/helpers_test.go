@@ -93,18 +93,6 @@ func start(t *testing.T, b *Bus) {
 	}
 }
 
-// eventually polls cond until it holds or the timeout expires.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // recordEffect is a transactional handler body: one row per handling.
 func recordEffect(base *db.DB, consumer string) Handler {
 	return func(ctx context.Context, e Event) error {

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/natstest"
 	"example.com/productapi/platform/testkit/netproxy"
 
@@ -107,7 +108,7 @@ func TestJetStreamEndToEndSurvivesNATSOutage(t *testing.T) {
 	px.restore()
 	waitEffects := func(consumer string, want int64) {
 		t.Helper()
-		eventually(t, 20*time.Second, fmt.Sprintf("%s to reach %d", consumer, want), func() bool {
+		testkit.Eventually(t, 20*time.Second, fmt.Sprintf("%s to reach %d", consumer, want), func() bool {
 			rows, _ := countEffects(t, d, consumer)
 			return rows >= want
 		})
@@ -117,11 +118,11 @@ func TestJetStreamEndToEndSurvivesNATSOutage(t *testing.T) {
 	// redelivered after AckWait (HandlerTimeout + 30 s), longer than the
 	// waits below. (Correct at-least-once behaviour, not what this checks.)
 	waitEffects("jsflaky", 10)
-	eventually(t, 5*time.Second, "healthy", func() bool { return b.Health(context.Background()) == nil })
+	testkit.Eventually(t, 5*time.Second, "healthy", func() bool { return b.Health(context.Background()) == nil })
 
 	// Cut while running: publishing stops, nothing is lost.
 	px.cut()
-	eventually(t, 5*time.Second, "unhealthy", func() bool { return b.Health(context.Background()) != nil })
+	testkit.Eventually(t, 5*time.Second, "unhealthy", func() bool { return b.Health(context.Background()) != nil })
 	appendN(b, 10, 10)
 	other, err := b.Append(context.Background(), typOther, "p-1", payload{99})
 	if err != nil {
@@ -131,7 +132,7 @@ func TestJetStreamEndToEndSurvivesNATSOutage(t *testing.T) {
 	px.restore()
 	waitEffects("jsalpha", 21)
 	waitEffects("jsflaky", 20)
-	eventually(t, 10*time.Second, "permanent failure dead-lettered", func() bool {
+	testkit.Eventually(t, 10*time.Second, "permanent failure dead-lettered", func() bool {
 		return count(t, d, `SELECT COUNT(*) FROM event_dead_letters WHERE consumer = 'jsstrict' AND event_id = ?`, other.ID) == 1
 	})
 

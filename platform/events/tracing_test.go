@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"example.com/productapi/platform/db"
+	"example.com/productapi/platform/testkit"
 )
 
 // seenCtx is what one handler run saw.
@@ -72,14 +73,14 @@ func traceCase(t *testing.T, d *db.DB, cfg Config) {
 	}
 
 	consumers := []string{"traced-tx", "traced-remote"}
-	eventually(t, 20*time.Second, "every consumer to handle both events", func() bool {
+	testkit.Eventually(t, 20*time.Second, "every consumer to handle both events", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == 2*len(consumers)
 	})
 	var spans tracetest.SpanStubs
 	// A consumer span ends after the handler's bookkeeping.
-	eventually(t, 10*time.Second, "every consumer span to end", func() bool {
+	testkit.Eventually(t, 10*time.Second, "every consumer span to end", func() bool {
 		spans = exp.GetSpans()
 		return len(spans) >= 1+2*len(consumers)
 	})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/redistest"
 
 	"example.com/productapi/platform/testkit/netproxy"
@@ -261,13 +262,7 @@ func TestLimiterFallsBackToLocalAndRecovers(t *testing.T) {
 
 	proxy.SetCut(false)
 	// No traffic needed: the readiness check probes Redis itself.
-	deadline := time.Now().Add(5 * time.Second)
-	for l.Health(ctx) != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the limiter did not go back to Redis")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testkit.Eventually(t, 5*time.Second, "the limiter to go back to Redis", func() bool { return l.Health(ctx) == nil })
 	if l.Mode() != "redis" {
 		t.Fatalf("healthy again but mode %s", l.Mode())
 	}

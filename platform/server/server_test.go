@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/testkit"
 )
 
 // SIGTERM ordering behind a load balancer: readiness turns false first, the
@@ -45,7 +46,7 @@ func TestServeDrainOrdering(t *testing.T) {
 		done <- ServeDrain(ctx, srv, ln, &ready, Drain{Delay: 5 * time.Second, Timeout: 30 * time.Second}, slog.New(slog.DiscardHandler))
 	}()
 	base := "http://" + ln.Addr().String()
-	waitFor(t, func() bool { return get(base+"/readyz") == 200 })
+	testkit.Eventually(t, 20*time.Second, "readyz 200", func() bool { return get(base+"/readyz") == 200 })
 
 	// A proxy's pooled keep-alive connection, idle when SIGTERM arrives.
 	pooled, err := net.Dial("tcp", ln.Addr().String())
@@ -84,7 +85,7 @@ func TestServeDrainOrdering(t *testing.T) {
 	<-started
 	cancel() // SIGTERM
 
-	waitFor(t, func() bool { return !ready.Load() })
+	testkit.Eventually(t, 20*time.Second, "not ready", func() bool { return !ready.Load() })
 	if code := get(base + "/readyz"); code != http.StatusServiceUnavailable {
 		t.Fatalf("readyz while draining = %d, want 503", code)
 	}
@@ -131,7 +132,7 @@ func TestServeWithoutDelayStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- Serve(ctx, srv, ln, &ready, 10*time.Second, slog.New(slog.DiscardHandler)) }()
-	waitFor(t, ready.Load)
+	testkit.Eventually(t, 20*time.Second, "ready", ready.Load)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -152,7 +153,7 @@ func TestPprofListener(t *testing.T) {
 		t.Fatalf("pprof goroutine profile: %d", code)
 	}
 	cancel()
-	waitFor(t, func() bool { _, err := net.Dial("tcp", addr); return err != nil })
+	testkit.Eventually(t, 20*time.Second, "the listener to close", func() bool { _, err := net.Dial("tcp", addr); return err != nil })
 }
 
 func get(url string) int {
@@ -163,17 +164,6 @@ func get(url string) int {
 	_, _ = io.Copy(io.Discard, res.Body)
 	res.Body.Close()
 	return res.StatusCode
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 20s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func testHTTP() config.HTTP {

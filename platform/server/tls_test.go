@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/certtest"
 )
 
@@ -51,7 +52,7 @@ func startTLS(t *testing.T, h http.Handler, maxHeaderBytes int, d Drain) (string
 			_ = stop()
 		}
 	})
-	waitFor(t, ready.Load)
+	testkit.Eventually(t, 20*time.Second, "ready", ready.Load)
 	return "https://" + ln.Addr().String(), &http.Client{Transport: tr, Timeout: 20 * time.Second}, &ready, stop
 }
 
@@ -85,7 +86,7 @@ func TestServeDrainOverHTTP2(t *testing.T) {
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
-	waitFor(t, func() bool { return !ready.Load() })
+	testkit.Eventually(t, 20*time.Second, "not ready", func() bool { return !ready.Load() })
 	// The GOAWAY races the client's next request (which may still be
 	// accepted on the old connection, and then answered with a GOAWAY of
 	// its own): within a few requests one must use a new connection.

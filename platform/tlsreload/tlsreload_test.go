@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/certtest"
 )
 
@@ -120,11 +121,7 @@ func TestRunPicksUpANewPair(t *testing.T) {
 	defer func() { cancel(); <-done }()
 	next := ca.Issue(t, "new")
 	next.Write(t, dir)
-	deadline := time.Now().Add(20 * time.Second)
-	for serialOf(r) != next.Cert.SerialNumber.String() {
-		if time.Now().After(deadline) {
-			t.Fatal("new pair not picked up within 20s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, 20*time.Second, "the new pair to be picked up", func() bool {
+		return serialOf(r) == next.Cert.SerialNumber.String()
+	})
 }

@@ -1,0 +1,7 @@
+// The composition root may import every *impl.
+package app
+
+import (
+	_ "example.com/productapi/modules/orders/ordersimpl"
+	_ "example.com/productapi/modules/products/productsimpl"
+)

@@ -1,5 +1,0 @@
-package main
-
-// buildOption adjusts an application before build wires it (tests inject
-// a span exporter this way).
-type buildOption func(*application)
