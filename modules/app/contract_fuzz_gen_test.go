@@ -472,7 +472,7 @@ func (g *fzGen) mutations() []fzMutation {
 		add("body "+label+": empty array", func(d *fzDraft, _ *rand.Rand) { fzSet(&d.body, path, []any{}) })
 		for _, n := range []int{2, 51, 1001} {
 			add(fmt.Sprintf("body %s: %d copies of the first item", label, n), func(d *fzDraft, _ *rand.Rand) {
-				if a, ok := fzGet(d.body, path).([]any); ok && len(a) > 0 {
+				if a, ok := dig(d.body, path...).([]any); ok && len(a) > 0 {
 					items := make([]any, n)
 					for i := range items {
 						items[i] = fzCopy(a[0])
@@ -617,26 +617,6 @@ func fzCopy(v any) any {
 			a[i] = fzCopy(e)
 		}
 		return a
-	}
-	return v
-}
-
-func fzGet(v any, path []any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil
-			}
-			v = m[k]
-		case int:
-			a, ok := v.([]any)
-			if !ok || k >= len(a) {
-				return nil
-			}
-			v = a[k]
-		}
 	}
 	return v
 }

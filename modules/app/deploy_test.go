@@ -45,7 +45,8 @@ func yamlDocs(t *testing.T, path string) []map[string]any {
 	}
 }
 
-// dig walks maps and lists: dig(m, "spec", "template", "spec", "containers", 0).
+// dig walks maps and lists: dig(m, "spec", "template", "spec", "containers", 0)
+// (deployment files here, fuzzed request bodies in the contract fuzz suite).
 func dig(v any, path ...any) any {
 	for _, p := range path {
 		switch k := p.(type) {
