@@ -21,12 +21,16 @@ import (
 	"example.com/productapi/modules/products/productsimpl"
 	"example.com/productapi/modules/users/usersimpl"
 	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/audit/audithttp"
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/cache"
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/events"
+	"example.com/productapi/platform/events/eventshttp"
 	"example.com/productapi/platform/flags"
+	"example.com/productapi/platform/flags/flagshttp"
+	"example.com/productapi/platform/flags/flagstore"
 	"example.com/productapi/platform/health"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/migrate"
@@ -56,6 +60,7 @@ type application struct {
 	events   *events.Bus
 	audit    *audit.Log
 	flags    *flags.Flags
+	cursors  *query.Codec // signs the list cursors of the admin APIs too
 	router   *gin.Engine
 	limiter  *resilience.Limiter
 	rate     *ratelimit.Limiter
@@ -154,10 +159,10 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	}
 	// The audit trail and the flags come before everything that records
 	// into or reads from them.
-	a.audit = audit.New(a.db.Gorm, cursors).WithBaseURL(cfg.HTTP.PublicBaseURL)
+	a.cursors = cursors
+	a.audit = audit.New(a.db.Gorm)
 	if a.flags, err = flags.New(ctx, flags.Options{
-		DB: a.db.Gorm, Redis: a.redis, Namespace: cfg.Cache.Namespace, SeedFile: cfg.FlagsFile,
-		Audit: a.audit, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
+		Source: flagstore.New(a.db.Gorm), Redis: a.redis, Namespace: cfg.Cache.Namespace, SeedFile: cfg.FlagsFile,
 		Registerer: a.metrics.Registry, Log: log.With("component", "flags"),
 	}); err != nil {
 		return nil, fmt.Errorf("feature flags: %w", err)
@@ -186,8 +191,8 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	// The event bus comes before the modules: they append to its outbox and
 	// subscribe in their constructors.
 	if a.events, err = events.New(events.Config{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, NATSURL: cfg.NATS.URL,
-		Log: log.With("component", "events"), Registry: a.metrics.Registry, Cursors: cursors,
-		BaseURL: cfg.HTTP.PublicBaseURL, TracerProvider: a.tracing.Provider, Propagator: a.tracing.Propagator,
+		Log: log.With("component", "events"), Registry: a.metrics.Registry,
+		TracerProvider: a.tracing.Provider, Propagator: a.tracing.Propagator,
 		Stream: a.stream, Audit: a.audit}); err != nil {
 		return nil, err
 	}
@@ -285,7 +290,7 @@ func (a *application) routes() *gin.Engine {
 	// metrics (it is counted).
 	r.Use(httpx.StrictURL)
 	r.Use(a.limiter.Middleware(requestClass))
-	r.Use(flags.Middleware(), audit.Middleware())
+	r.Use(flagshttp.Middleware(), audithttp.Middleware())
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
 
@@ -299,9 +304,9 @@ func (a *application) routes() *gin.Engine {
 	r.GET("/admin/*path", serveConsole) // the operator console (static files)
 	a.consoleRoutes(r)                  // its sign-in, limited in group "console"
 
-	a.flags.OFREPRoutes(r) // public, at the root: the protocol fixes /ofrep/v1
+	flagshttp.OFREPRoutes(r, a.flags) // public, at the root: the protocol fixes /ofrep/v1
 	// Rate limits key by the caller, so they come after authentication
-	// (and after flags.Middleware, which the runtime flag needs).
+	// (and after flagshttp.Middleware, which the runtime flag needs).
 	reads := a.readRouting()
 	v1 := r.Group("/v1", append([]gin.HandlerFunc{a.tokens.Authenticate(a.external...), a.rate.Middleware()}, reads...)...)
 	// The credential endpoints never authenticate: a login with a stale
@@ -312,9 +317,10 @@ func (a *application) routes() *gin.Engine {
 	a.products.Routes(v1)
 	a.orders.Routes(v1)
 	admin := v1.Group("", auth.Require(auth.RoleAdmin))
-	a.events.Routes(admin.Group("", a.mfa.For("admin.events")))
-	a.flags.AdminRoutes(admin.Group("", a.mfa.For("admin.flags")))
-	a.audit.Routes(admin.Group("", a.mfa.For("admin.audit")))
+	base := a.cfg.HTTP.PublicBaseURL
+	eventshttp.Routes(admin.Group("", a.mfa.For("admin.events")), a.events, a.cursors, base)
+	flagshttp.AdminRoutes(admin.Group("", a.mfa.For("admin.flags")), flagstore.NewAdmin(a.db.Gorm, a.audit, a.flags), a.cursors, base)
+	audithttp.Routes(admin.Group("", a.mfa.For("admin.audit")), a.audit, a.cursors, base)
 	admin.GET("/admin/stats", a.adminStats)
 	return r
 }
