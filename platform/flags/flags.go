@@ -31,6 +31,7 @@ import (
 
 	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/periodic"
+	"example.com/productapi/platform/pubsub"
 )
 
 // Options configure New.
@@ -378,70 +379,33 @@ func (f *Flags) Changed(ctx context.Context, keys ...string) {
 	}
 }
 
-// subscribeLoop keeps a subscription to <namespace>:flags, reconnecting
-// with jittered backoff. A message from another instance triggers a
-// reload; after a (re)subscription we reload too, in case we missed one.
+// subscribeLoop keeps a subscription to <namespace>:flags (pubsub). A
+// notice from another instance triggers a reload; after every
+// (re)subscription we reload too, in case we missed one.
 func (f *Flags) subscribeLoop(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := f.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		f.metrics.errors.Inc()
-		f.log.Warn("flags: subscription down; polling still runs", "err", err)
-		sleep := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(2*backoff, 5*time.Second)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(sleep):
-		}
-	}
+	pubsub.Subscribe(ctx, f.o.Redis, f.channel, pubsub.Handlers{
+		Subscribed: func(ctx context.Context, _ bool) {
+			if _, err := f.reload(ctx, "pubsub"); err != nil {
+				f.log.Warn("flags: reload after subscribing failed", "err", err)
+			}
+		},
+		Message: f.noticed,
+		Down: func(err error) {
+			f.metrics.errors.Inc()
+			f.log.Warn("flags: subscription down; polling still runs", "err", err)
+		},
+	})
 }
 
-func (f *Flags) session(ctx context.Context) error {
-	ps := f.o.Redis.Subscribe(ctx)
-	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := ps.Subscribe(sctx, f.channel)
-	if err == nil {
-		_, err = ps.ReceiveTimeout(sctx, 2*time.Second) // the confirmation
+// noticed handles one notice: a change elsewhere is reloaded here.
+func (f *Flags) noticed(ctx context.Context, payload string) {
+	var n notice
+	if json.Unmarshal([]byte(payload), &n) != nil || n.Origin == f.origin {
+		return
 	}
-	cancel()
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", f.channel, err)
-	}
-	if _, err := f.reload(ctx, "pubsub"); err != nil {
-		f.log.Warn("flags: reload after subscribing failed", "err", err)
-	}
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, 30*time.Second)
-		if err != nil {
-			var ne interface{ Timeout() bool }
-			if errors.As(err, &ne) && ne.Timeout() {
-				if err := ps.Ping(ctx); err != nil {
-					return err
-				}
-				continue
-			}
-			return err
-		}
-		m, ok := msg.(*redis.Message)
-		if !ok {
-			continue
-		}
-		var n notice
-		if json.Unmarshal([]byte(m.Payload), &n) != nil || n.Origin == f.origin {
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err = f.reload(rctx, "pubsub")
-		cancel()
-		if err != nil {
-			f.log.Warn("flags: reload on notice failed; the poll will retry", "err", err)
-		}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := f.reload(rctx, "pubsub"); err != nil {
+		f.log.Warn("flags: reload on notice failed; the poll will retry", "err", err)
 	}
 }
