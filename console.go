@@ -206,7 +206,7 @@ func (a *application) adminStats(c *gin.Context) {
 	}
 	sort.Strings(out.Degraded)
 	for _, key := range killSwitches {
-		if !a.flags.Bool(ctx, key, true) {
+		if !a.flags.Enabled(ctx, key) {
 			out.Degraded = append(out.Degraded, "flag "+key+": off")
 		}
 	}

@@ -177,7 +177,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		StaleFor:     cfg.Cache.StaleFor,
 		AckTimeout:   cfg.Cache.InvalidationAckTimeout,
 		RedisTimeout: cfg.Cache.RedisTimeout,
-		L2Enabled:    func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.L2CacheEnabled, true) },
+		L2Enabled:    func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.L2CacheEnabled) },
 		LoadContext:  db.FreshSince, // with replicas: fills after an invalidation never read a lagging one
 	}, rc, log.With("component", "cache"), a.metrics.Registry)
 	if err != nil {
@@ -204,14 +204,14 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, MFA: a.mfa, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
-			SearchEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchEnabled, true) },
-			SKUMatch:      func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchSKUMatch, false) },
+			SearchEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchEnabled) },
+			SKUMatch:      func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchSKUMatch) },
 		}})
 	if a.orders, err = ordersimpl.New(ordersimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres,
 		Products: a.products, Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
 		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
 		Audit: a.audit, MFA: a.mfa,
-		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.CheckoutEnabled, true) }}); err != nil {
+		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.CheckoutEnabled) }}); err != nil {
 		return nil, err
 	}
 	// Every module has subscribed: start delivering events.

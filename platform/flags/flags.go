@@ -128,6 +128,13 @@ func (f *Flags) Bool(ctx context.Context, key string, def bool) bool {
 	return v
 }
 
+// Enabled evaluates the registered boolean flag key like Bool, with the
+// registry's default (Info.Default): code states no default of its own.
+func (f *Flags) Enabled(ctx context.Context, key string) bool {
+	info, _ := Described(key)
+	return f.Bool(ctx, key, info.Default)
+}
+
 // Start follows changes made by other instances until ctx ends or Close:
 // a 1 s fingerprint poll always, and a Redis subscription when Redis is set.
 func (f *Flags) Start(ctx context.Context) {
@@ -258,18 +265,16 @@ func describe(err error) error {
 }
 
 func (i Info) defaultDefinition() Definition {
-	if i.Seed != "" {
-		d, err := ParseDefinition([]byte(i.Seed))
-		if err == nil {
-			return d
-		}
-	}
 	dv := "off"
 	if i.Default {
 		dv = "on"
 	}
-	return Definition{State: StateEnabled, DefaultVariant: dv,
+	d := Definition{State: StateEnabled, DefaultVariant: dv,
 		Variants: map[string]json.RawMessage{"on": json.RawMessage("true"), "off": json.RawMessage("false")}}
+	if i.Targeting != "" {
+		d.Targeting = json.RawMessage(i.Targeting)
+	}
+	return d
 }
 
 // reload reads every flag and swaps the snapshot when something changed.
