@@ -41,21 +41,21 @@ var contractDeps = map[string]string{
 
 // Gin belongs to the HTTP layers: the composition root, every httpapi
 // package, platform/httpx and a module's *impl (its Routes hook). The
-// exceptions below are the platform packages that serve HTTP today; the
-// ones marked debt are those issue 13 ("platform is mechanism only") moves
-// out. An exception that no longer imports Gin fails the test, so the list
-// only shrinks.
+// exceptions below are the platform packages that serve HTTP: middleware,
+// and the HTTP face of a mechanism, kept in its own <name>http package so
+// the mechanism itself imports no Gin. An exception that no longer imports
+// Gin fails the test, so the list only shrinks.
 var ginExceptions = map[string]string{
-	"platform/audit":         "debt: its admin HTTP API (the audit trail) and request middleware",
-	"platform/events":        "debt: its dead-letter admin HTTP API",
-	"platform/flags":         "debt: its flag admin HTTP API and OFREP",
-	"platform/auth":          "the Bearer and MFA middleware",
-	"platform/consistency":   "the read-your-writes middleware",
-	"platform/health":        "the /livez and /readyz handlers",
-	"platform/observability": "request logging, metrics and tracing middleware",
-	"platform/ratelimit":     "the rate-limit middleware",
-	"platform/resilience":    "the load-shedding middleware",
-	"scripts/bare":           "the bare-Gin baseline of the read-path benchmark",
+	"platform/audit/audithttp":   "the audit trail's admin API and request-ID middleware",
+	"platform/events/eventshttp": "the dead-letter admin API",
+	"platform/flags/flagshttp":   "the flag admin API, OFREP and the evaluation-context middleware",
+	"platform/auth":              "the Bearer and MFA middleware",
+	"platform/consistency":       "the read-your-writes middleware",
+	"platform/health":            "the /livez and /readyz handlers",
+	"platform/observability":     "request logging, metrics and tracing middleware",
+	"platform/ratelimit":         "the rate-limit middleware",
+	"platform/resilience":        "the load-shedding middleware",
+	"scripts/bare":               "the bare-Gin baseline of the read-path benchmark",
 }
 
 // GORM belongs to the stores: the composition root, every internal/store
@@ -64,7 +64,7 @@ var ginExceptions = map[string]string{
 // checked like ginExceptions.
 var gormExceptions = map[string]string{
 	"platform/audit":                    "debt: the audit trail writes its own rows",
-	"platform/flags":                    "debt: the flag store lives in the flag package",
+	"platform/flags/flagstore":          "the flag table and its audited writes",
 	"platform/events":                   "the outbox, inbox and dead-letter tables",
 	"platform/query":                    "the keyset helper builds every store's GORM list clauses",
 	"platform/observability":            "counts queries with a GORM callback",

@@ -25,6 +25,7 @@ import (
 	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/flags"
+	"example.com/productapi/platform/flags/flagstore"
 	"example.com/productapi/platform/health"
 	"example.com/productapi/platform/migrate"
 	"example.com/productapi/platform/observability"
@@ -52,6 +53,7 @@ type App struct {
 	events   *events.Bus
 	audit    *audit.Log
 	flags    *flags.Flags
+	cursors  *query.Codec // signs the list cursors of the admin APIs too
 	router   *gin.Engine
 	limiter  *resilience.Limiter
 	rate     *ratelimit.Limiter
@@ -207,10 +209,10 @@ func (a *App) startShared(ctx context.Context, cursors *query.Codec, rc redis.Un
 	cfg, log := a.cfg, a.log
 	// The audit trail and the flags come before everything that records
 	// into or reads from them.
-	a.audit = audit.New(a.db.Gorm, cursors).WithBaseURL(cfg.HTTP.PublicBaseURL)
+	a.cursors = cursors
+	a.audit = audit.New(a.db.Gorm)
 	if a.flags, err = flags.New(ctx, flags.Options{
-		DB: a.db.Gorm, Redis: a.redis, Namespace: cfg.Cache.Namespace, SeedFile: cfg.FlagsFile,
-		Audit: a.audit, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
+		Source: flagstore.New(a.db.Gorm), Redis: a.redis, Namespace: cfg.Cache.Namespace, SeedFile: cfg.FlagsFile,
 		Registerer: a.metrics.Registry, Log: log.With("component", "flags"),
 	}); err != nil {
 		return fmt.Errorf("feature flags: %w", err)
@@ -225,7 +227,7 @@ func (a *App) startShared(ctx context.Context, cursors *query.Codec, rc redis.Un
 		StaleFor:     cfg.Cache.StaleFor,
 		AckTimeout:   cfg.Cache.InvalidationAckTimeout,
 		RedisTimeout: cfg.Cache.RedisTimeout,
-		L2Enabled:    func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.L2CacheEnabled, true) },
+		L2Enabled:    func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.L2CacheEnabled) },
 		LoadContext:  db.FreshSince, // with replicas: fills after an invalidation never read a lagging one
 	}, rc, log.With("component", "cache"), a.metrics.Registry)
 	if err != nil {
@@ -239,8 +241,8 @@ func (a *App) startShared(ctx context.Context, cursors *query.Codec, rc redis.Un
 	// The event bus comes before the modules: they append to its outbox and
 	// subscribe in their constructors.
 	if a.events, err = events.New(events.Config{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, NATSURL: cfg.NATS.URL,
-		Log: log.With("component", "events"), Registry: a.metrics.Registry, Cursors: cursors,
-		BaseURL: cfg.HTTP.PublicBaseURL, TracerProvider: a.tracing.Provider, Propagator: a.tracing.Propagator,
+		Log: log.With("component", "events"), Registry: a.metrics.Registry,
+		TracerProvider: a.tracing.Provider, Propagator: a.tracing.Propagator,
 		Stream: a.stream, Audit: a.audit}); err != nil {
 		return err
 	}
@@ -259,14 +261,14 @@ func (a *App) startModules(ctx context.Context, cursors *query.Codec) (err error
 	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, MFA: a.mfa, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
-			SearchEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchEnabled, true) },
-			SKUMatch:      func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchSKUMatch, false) },
+			SearchEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchEnabled) },
+			SKUMatch:      func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchSKUMatch) },
 		}})
 	if a.orders, err = ordersimpl.New(ordersimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres,
 		Products: a.products, Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
 		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
 		Audit: a.audit, MFA: a.mfa,
-		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.CheckoutEnabled, true) }}); err != nil {
+		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.CheckoutEnabled) }}); err != nil {
 		return err
 	}
 	// Every module has subscribed: start delivering events.

@@ -187,7 +187,7 @@ func (a *App) adminStats(c *gin.Context) {
 	}
 	sort.Strings(out.Degraded)
 	for _, key := range killSwitches {
-		if !a.flags.Bool(ctx, key, true) {
+		if !a.flags.Enabled(ctx, key) {
 			out.Degraded = append(out.Degraded, "flag "+key+": off")
 		}
 	}

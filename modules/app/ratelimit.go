@@ -28,7 +28,7 @@ func newRateLimiter(cfg config.Config, rdb redis.UniversalClient, fl *flags.Flag
 			ratelimit.GroupDefault:   policy(ratelimit.GroupDefault, g.Default),
 			ratelimit.GroupConsole:   policy(ratelimit.GroupConsole, g.Console),
 		},
-		Enabled:      func(ctx context.Context) bool { return fl.Bool(ctx, flags.RateLimitEnabled, true) },
+		Enabled:      func(ctx context.Context) bool { return fl.Enabled(ctx, flags.RateLimitEnabled) },
 		Redis:        rdb,
 		Namespace:    cfg.Cache.Namespace,
 		RedisTimeout: cfg.RateLimit.RedisTimeout,

@@ -6,9 +6,11 @@ import (
 
 	"github.com/gin-gonic/gin"
 
-	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/audit/audithttp"
 	"example.com/productapi/platform/auth"
-	"example.com/productapi/platform/flags"
+	"example.com/productapi/platform/events/eventshttp"
+	"example.com/productapi/platform/flags/flagshttp"
+	"example.com/productapi/platform/flags/flagstore"
 	"example.com/productapi/platform/health"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/resilience"
@@ -33,7 +35,7 @@ func (a *App) routes() *gin.Engine {
 	// metrics (it is counted).
 	r.Use(httpx.StrictURL)
 	r.Use(a.limiter.Middleware(requestClass))
-	r.Use(flags.Middleware(), audit.Middleware())
+	r.Use(flagshttp.Middleware(), audithttp.Middleware())
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
 
@@ -64,10 +66,10 @@ func (a *App) routes() *gin.Engine {
 	console.POST("/refresh", a.consoleRefresh)
 	console.POST("/logout", a.consoleLogout)
 
-	a.flags.OFREPRoutes(r) // public, at the root: the protocol fixes /ofrep/v1
+	flagshttp.OFREPRoutes(r, a.flags) // public, at the root: the protocol fixes /ofrep/v1
 
 	// The public API. Rate limits key by the caller, so they come after
-	// authentication (and after flags.Middleware, which the runtime flag
+	// authentication (and after flagshttp.Middleware, which the runtime flag
 	// needs).
 	reads := a.readRouting()
 	v1 := r.Group("/v1", append([]gin.HandlerFunc{a.tokens.Authenticate(a.external...), a.rate.Middleware()}, reads...)...)
@@ -81,9 +83,10 @@ func (a *App) routes() *gin.Engine {
 
 	// Admin, each area behind its own MFA requirement (auth.require_mfa_for).
 	admin := v1.Group("", auth.Require(auth.RoleAdmin))
-	a.events.Routes(admin.Group("", a.mfa.For("admin.events")))
-	a.flags.AdminRoutes(admin.Group("", a.mfa.For("admin.flags")))
-	a.audit.Routes(admin.Group("", a.mfa.For("admin.audit")))
+	base := a.cfg.HTTP.PublicBaseURL
+	eventshttp.Routes(admin.Group("", a.mfa.For("admin.events")), a.events, a.cursors, base)
+	flagshttp.AdminRoutes(admin.Group("", a.mfa.For("admin.flags")), flagstore.NewAdmin(a.db.Gorm, a.audit, a.flags), a.cursors, base)
+	audithttp.Routes(admin.Group("", a.mfa.For("admin.audit")), a.audit, a.cursors, base)
 	admin.GET("/admin/stats", a.adminStats) // the console's figures
 	return r
 }

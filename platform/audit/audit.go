@@ -10,23 +10,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
 	"gorm.io/gorm"
 
 	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/db"
-	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/query"
 )
 
 // Entry is one audited action. Actor and request ID default to what ctx
-// carries (auth.FromContext, WithRequestID / Middleware).
+// carries (auth.FromContext, WithRequestID / audithttp.Middleware).
 type Entry struct {
 	// Action is "<module>.<verb>": "flags.update", "users.role_change",
 	// "products.create".
@@ -56,21 +52,17 @@ type Record struct {
 	RequestID  string          `json:"request_id"`
 }
 
-// Log writes and lists the audit trail.
+// Log writes and lists the audit trail (platform/audit/audithttp serves
+// the list).
 type Log struct {
-	db      *gorm.DB
-	cursors *query.Codec
-	baseURL string
-	now     func() time.Time
+	db  *gorm.DB
+	now func() time.Time
 }
 
-// New returns the audit log on base; cursors signs GET /admin/audit cursors.
-func New(base *gorm.DB, cursors *query.Codec) *Log {
-	return &Log{db: base, cursors: cursors, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
+// New returns the audit log on base.
+func New(base *gorm.DB) *Log {
+	return &Log{db: base, now: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }}
 }
-
-// WithBaseURL sets the absolute prefix of Link: rel="next" headers.
-func (a *Log) WithBaseURL(u string) *Log { a.baseURL = strings.TrimRight(u, "/"); return a }
 
 type requestIDKey struct{}
 
@@ -79,26 +71,11 @@ func WithRequestID(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIDKey{}, id)
 }
 
-// RequestIDFrom returns the request ID stored by WithRequestID or Middleware.
+// RequestIDFrom returns the request ID stored by WithRequestID (or
+// audithttp.Middleware).
 func RequestIDFrom(ctx context.Context) string {
 	s, _ := ctx.Value(requestIDKey{}).(string)
 	return s
-}
-
-// Middleware copies the request ID (set by httpx) into the request context,
-// so code below the handlers can audit without a *gin.Context.
-func Middleware() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		switch c.Request.Method {
-		case http.MethodGet, http.MethodHead, http.MethodOptions:
-			c.Next() // reads are never audited: keep the hot path free of the extra context
-			return
-		}
-		if id := httpx.RequestID(c); id != "" {
-			c.Request = c.Request.WithContext(WithRequestID(c.Request.Context(), id))
-		}
-		c.Next()
-	}
 }
 
 var errInvalidEntry = errors.New("audit: entry needs Action, TargetType and TargetID")
@@ -228,41 +205,4 @@ func rawOrNull(s *string) json.RawMessage {
 		return json.RawMessage("null")
 	}
 	return json.RawMessage(*s)
-}
-
-// Routes mounts GET /admin/audit (admin only; the caller mounts the group
-// under /v1 behind authentication, and Require is repeated here so the
-// route is never public by accident).
-func (a *Log) Routes(g *gin.RouterGroup) {
-	g.GET("/admin/audit", auth.Require(auth.RoleAdmin), a.list)
-}
-
-func (a *Log) list(c *gin.Context) {
-	params, ks, err := query.ParsePage(ListSpec, c.Request.URL.Query(), a.cursors)
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	recs, more, err := a.List(c.Request.Context(), params, ks)
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	items := make([]any, 0, len(recs))
-	for _, r := range recs {
-		if params.Fields == nil {
-			items = append(items, r)
-			continue
-		}
-		full := map[string]any{"id": r.ID, "occurred_at": r.OccurredAt.Format(time.RFC3339Nano), "actor_id": r.ActorID,
-			"actor_role": r.ActorRole, "action": r.Action, "target_type": r.TargetType, "target_id": r.TargetID,
-			"before": r.Before, "after": r.After, "request_id": r.RequestID}
-		items = append(items, query.Project(full, params))
-	}
-	next := ""
-	if more && len(recs) > 0 {
-		last := recs[len(recs)-1]
-		next = a.cursors.Encode(params.Binding(), last.ID, last.ID)
-	}
-	httpx.WritePrivateList(c, a.baseURL, items, next)
 }

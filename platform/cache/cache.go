@@ -24,6 +24,8 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/sony/gobreaker/v2"
 	"golang.org/x/sync/singleflight"
+
+	"example.com/productapi/platform/pubsub"
 )
 
 // Result is a cached or loaded value. Value is shared with the cache: do not
@@ -109,7 +111,7 @@ func New(cfg Config, rdb redis.UniversalClient, logger *slog.Logger, reg prometh
 		prefix:  cfg.Namespace + ":",
 		subLog:  newRateLog(logger, 10*time.Second),
 
-		healthEvery: defaultHealthEvery,
+		healthEvery: pubsub.DefaultHealthEvery,
 	}
 	if cl, ok := rdb.(*redis.Client); ok && cl == nil {
 		rdb = nil // a nil *redis.Client in the interface means "no Redis" too

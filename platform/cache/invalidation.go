@@ -3,24 +3,11 @@ package cache
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-)
-
-const (
-	subscribeTimeout = 2 * time.Second
-	// defaultHealthEvery: with no message for this long the subscriber
-	// pings; with no reply for as long again the connection is presumed
-	// dead (a silent network drop never errors on its own).
-	defaultHealthEvery = 5 * time.Second
-	minBackoff         = 100 * time.Millisecond
-	maxBackoff         = 5 * time.Second
+	"example.com/productapi/platform/pubsub"
 )
 
 // message is what instances publish on <namespace>:invalidate.
@@ -160,7 +147,7 @@ func (c *Cache) apply(payload string) {
 // Start subscribes to the invalidation channel. It returns once the first
 // subscription attempt has finished (subscribed or failed, so a dead Redis
 // delays start-up by one dial timeout at most) or ctx is done. The
-// subscriber keeps reconnecting with backoff until ctx is done or Close.
+// subscriber keeps reconnecting (pubsub.Subscribe) until ctx is done or Close.
 // After any gap it drops all of L1, since messages may have been missed.
 // Without Redis it does nothing.
 func (c *Cache) Start(ctx context.Context) {
@@ -176,7 +163,7 @@ func (c *Cache) Start(ctx context.Context) {
 			defer c.wg.Done()
 			defer stop()
 			defer cancel()
-			c.subscribeLoop(subCtx, first)
+			c.follow(subCtx, first)
 		}()
 		select {
 		case <-first:
@@ -185,83 +172,28 @@ func (c *Cache) Start(ctx context.Context) {
 	})
 }
 
-func (c *Cache) subscribeLoop(ctx context.Context, first chan<- struct{}) {
+// follow keeps the invalidation subscription until ctx ends; first is
+// closed once the first attempt has finished, subscribed or not.
+func (c *Cache) follow(ctx context.Context, first chan<- struct{}) {
 	var once sync.Once
 	signal := func() { once.Do(func() { close(first) }) }
 	defer signal()
-	backoff := minBackoff
-	for attempt := 0; ; attempt++ {
-		subscribed, err := c.session(ctx, attempt > 0, signal)
-		signal()
-		if ctx.Err() != nil {
-			return
-		}
-		c.st.pubsubErrors.Add(1)
-		c.subLog.warn("invalidation subscription down; retrying", "err", err)
-		if subscribed {
-			backoff = minBackoff
-		}
-		sleep := backoff/2 + rand.N(backoff/2+1) // jitter: instances do not reconnect in lockstep
-		backoff = min(2*backoff, maxBackoff)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(sleep):
-		}
-	}
-}
-
-// session is one subscription on a fresh connection; it returns when the
-// connection fails or ctx ends. go-redis could reconnect a PubSub by itself,
-// but silently: a new session per connection is how gaps are noticed.
-func (c *Cache) session(ctx context.Context, afterGap bool, subscribed func()) (bool, error) {
-	ps := c.l2.rdb.Subscribe(ctx) // no channel yet: no I/O
-	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() }) // unblocks Receive
-	defer stop()
-
-	sctx, cancel := context.WithTimeout(ctx, subscribeTimeout)
-	err := ps.Subscribe(sctx, c.channel)
-	if err == nil {
-		var msg any
-		if msg, err = ps.ReceiveTimeout(sctx, subscribeTimeout); err == nil {
-			if _, ok := msg.(*redis.Subscription); !ok {
-				err = fmt.Errorf("unexpected %T before subscription confirmation", msg)
-			}
-		}
-	}
-	cancel()
-	if err != nil {
-		return false, fmt.Errorf("subscribe %s: %w", c.channel, err)
-	}
-	if afterGap {
-		c.dropAllLocal()
-	}
-	c.subscribed.Store(true)
 	defer c.subscribed.Store(false)
-	subscribed()
-
-	pinged := false
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, c.healthEvery)
-		if err != nil {
-			if !isTimeout(err) || pinged {
-				return true, err
+	pubsub.Subscribe(ctx, c.l2.rdb, c.channel, pubsub.Handlers{
+		HealthEvery: c.healthEvery,
+		Subscribed: func(_ context.Context, afterGap bool) {
+			if afterGap {
+				c.dropAllLocal()
 			}
-			if err := ps.Ping(ctx); err != nil {
-				return true, err
-			}
-			pinged = true
-			continue
-		}
-		pinged = false
-		if m, ok := msg.(*redis.Message); ok {
-			c.apply(m.Payload)
-		}
-	}
-}
-
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+			c.subscribed.Store(true)
+			signal()
+		},
+		Message: func(_ context.Context, payload string) { c.apply(payload) },
+		Down: func(err error) {
+			c.subscribed.Store(false)
+			signal()
+			c.st.pubsubErrors.Add(1)
+			c.subLog.warn("invalidation subscription down; retrying", "err", err)
+		},
+	})
 }

@@ -21,7 +21,6 @@ import (
 
 	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/ids"
-	"example.com/productapi/platform/query"
 )
 
 // Config configures a Bus. Zero values take the documented defaults.
@@ -42,10 +41,6 @@ type Config struct {
 	// Stream is the JetStream stream (default "PRODUCTAPI_EVENTS"); subjects
 	// are "<stream lower>.<event type>".
 	Stream string
-	// Cursors signs the dead-letter list cursors (required for Routes).
-	Cursors *query.Codec
-	// BaseURL prefixes the list's Link: rel="next" (empty: from the request).
-	BaseURL string
 	// HandlerTimeout bounds one handler call (default 30s). A delivery's
 	// lease and JetStream's AckWait are this plus a margin.
 	HandlerTimeout time.Duration

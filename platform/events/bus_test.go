@@ -5,20 +5,16 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"example.com/productapi/platform/db"
-	"example.com/productapi/platform/query"
 	"example.com/productapi/platform/testkit"
 )
 
@@ -225,141 +221,6 @@ func TestRetriesWithBackoffThenSucceeds(t *testing.T) {
 		}
 		if n := count(t, d, `SELECT COUNT(*) FROM event_dead_letters`); n != 0 {
 			t.Fatalf("%d dead letters", n)
-		}
-	})
-}
-
-// deadLetterAPI is the admin API on a bare gin engine.
-func deadLetterAPI(b *Bus) *gin.Engine {
-	gin.SetMode(gin.TestMode)
-	r := gin.New()
-	b.Routes(r.Group("/v1"))
-	return r
-}
-
-func do(t *testing.T, h http.Handler, method, path string) (int, map[string]any) {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
-	var body map[string]any
-	if rec.Body.Len() > 0 {
-		if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-			t.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
-		}
-	}
-	return rec.Code, body
-}
-
-func TestDeadLettersAndReplayOverHTTP(t *testing.T) {
-	stores(t, func(t *testing.T, d *db.DB) {
-		cfg := testConfig(t, d)
-		cfg.MaxAttempts = 3
-		cfg.Cursors = query.NewCodec([]byte("test-cursor-key"))
-		b := newBus(t, cfg)
-		var healthy atomic.Bool
-		var calls atomic.Int32
-		b.Subscribe("fragile", []string{typPlaced}, func(ctx context.Context, e Event) error {
-			calls.Add(1)
-			if healthy.Load() {
-				return recordEffect(d, "fragile")(ctx, e)
-			}
-			return fmt.Errorf("stock service said no for %s", e.Key)
-		})
-		b.Subscribe("strict", []string{typOther}, func(ctx context.Context, e Event) error {
-			return Permanent(errors.New("payload is not valid for this consumer"))
-		})
-		start(t, b)
-		ctx := context.Background()
-		placed, _ := b.Append(ctx, typPlaced, "o-1", payload{7})
-		other, _ := b.Append(ctx, typOther, "p-1", payload{8})
-		testkit.Eventually(t, 10*time.Second, "two dead letters", func() bool {
-			return count(t, d, `SELECT COUNT(*) FROM event_dead_letters`) == 2
-		})
-		if c := calls.Load(); c != 3 {
-			t.Errorf("fragile called %d times before dead-lettering, want MaxAttempts=3", c)
-		}
-		api := deadLetterAPI(b)
-
-		code, list := do(t, api, "GET", "/v1/admin/dead-letters?consumer=strict")
-		items, _ := list["data"].([]any)
-		if code != 200 || len(items) != 1 {
-			t.Fatalf("list strict: %d %v", code, list)
-		}
-		strict := items[0].(map[string]any)
-		if strict["attempts"].(float64) != 1 || strict["event_id"] != other.ID || strict["replayed_at"] != nil ||
-			strict["error"] != "payload is not valid for this consumer" {
-			t.Errorf("permanent dead letter = %v", strict)
-		}
-		// Paging: limit=1 walks both.
-		code, page := do(t, api, "GET", "/v1/admin/dead-letters?limit=1")
-		next, _ := page["next_cursor"].(string)
-		if code != 200 || next == "" {
-			t.Fatalf("page 1: %d %v", code, page)
-		}
-		code, page2 := do(t, api, "GET", "/v1/admin/dead-letters?limit=1&cursor="+next)
-		if code != 200 || page2["next_cursor"] != nil || len(page2["data"].([]any)) != 1 {
-			t.Fatalf("page 2: %d %v", code, page2)
-		}
-		if code, _ := do(t, api, "GET", "/v1/admin/dead-letters?limit=1000"); code != 400 {
-			t.Errorf("limit=1000: %d, want 400", code)
-		}
-
-		code, list = do(t, api, "GET", "/v1/admin/dead-letters?type="+typPlaced)
-		if code != 200 {
-			t.Fatalf("list by type: %d %v", code, list)
-		}
-		dl := list["data"].([]any)[0].(map[string]any)
-		id := dl["id"].(string)
-		if dl["event_id"] != placed.ID || dl["attempts"].(float64) != 3 || dl["error"] != "stock service said no for o-1" {
-			t.Errorf("dead letter = %v", dl)
-		}
-		if p, _ := dl["payload"].(map[string]any); p["n"].(float64) != 7 {
-			t.Errorf("payload = %v, want the object", dl["payload"])
-		}
-		if code, one := do(t, api, "GET", "/v1/admin/dead-letters/"+id); code != 200 || one["id"] != id || one["payload"] == nil {
-			t.Errorf("get: %d %v", code, one)
-		}
-		if code, one := do(t, api, "GET", "/v1/admin/dead-letters/"+id+"?fields=id,error"); code != 200 || len(one) != 2 ||
-			one["id"] != id || one["error"] != "stock service said no for o-1" {
-			t.Errorf("get with fields: %d %v", code, one)
-		}
-		if code, _ := do(t, api, "GET", "/v1/admin/dead-letters/"+id+"?fields=secret"); code != 400 {
-			t.Errorf("get with an unknown field: %d, want 400", code)
-		}
-		for _, bad := range []string{"nope", "0190a0b0-0000-7000-8000-000000000000"} {
-			if code, _ := do(t, api, "GET", "/v1/admin/dead-letters/"+bad); code != 404 {
-				t.Errorf("get %s: %d, want 404", bad, code)
-			}
-			if code, _ := do(t, api, "POST", "/v1/admin/dead-letters/"+bad+"/replay"); code != 404 {
-				t.Errorf("replay %s: %d, want 404", bad, code)
-			}
-		}
-
-		healthy.Store(true)
-		code, replayed := do(t, api, "POST", "/v1/admin/dead-letters/"+id+"/replay")
-		if code != 200 || replayed["replayed_at"] == nil {
-			t.Fatalf("replay: %d %v", code, replayed)
-		}
-		if rows, _ := countEffects(t, d, "fragile"); rows != 1 {
-			t.Fatalf("replay effects = %d, want 1", rows)
-		}
-		if code, body := do(t, api, "POST", "/v1/admin/dead-letters/"+id+"/replay"); code != 409 {
-			t.Fatalf("second replay: %d %v, want 409", code, body)
-		}
-		// A replay that fails again is pending (202) and dead-letters anew.
-		code, list = do(t, api, "GET", "/v1/admin/dead-letters?consumer=strict")
-		if code != 200 {
-			t.Fatalf("list by consumer: %d %v", code, list)
-		}
-		sid := list["data"].([]any)[0].(map[string]any)["id"].(string)
-		if code, body := do(t, api, "POST", "/v1/admin/dead-letters/"+sid+"/replay"); code != 202 {
-			t.Fatalf("failing replay: %d %v, want 202", code, body)
-		}
-		testkit.Eventually(t, 5*time.Second, "new dead letter", func() bool {
-			return count(t, d, `SELECT COUNT(*) FROM event_dead_letters WHERE consumer = 'strict' AND replayed_at IS NULL`) == 1
-		})
-		if code, list := do(t, api, "GET", "/v1/admin/dead-letters?replayed=false"); code != 200 || len(list["data"].([]any)) != 1 {
-			t.Errorf("open dead letters: %d %v", code, list)
 		}
 	})
 }

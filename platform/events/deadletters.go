@@ -4,16 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"example.com/productapi/platform/audit"
-	"net/http"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
 	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/audit"
 	"example.com/productapi/platform/db"
-	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/ids"
 	"example.com/productapi/platform/query"
 )
@@ -184,84 +181,4 @@ func (b *Bus) Replay(ctx context.Context, id string) (dl DeadLetter, handled boo
 	}
 	wake(b.dispatchWake)
 	return row.dto(), handled, nil
-}
-
-// Routes mounts the dead-letter admin API; the caller applies admin auth.
-func (b *Bus) Routes(g *gin.RouterGroup) {
-	g.GET("/admin/dead-letters", b.listDeadLetters)
-	g.GET("/admin/dead-letters/:id", b.getDeadLetter)
-	g.POST("/admin/dead-letters/:id/replay", b.replayDeadLetter)
-}
-
-func (b *Bus) listDeadLetters(c *gin.Context) {
-	params, ks, err := query.ParsePage(DeadLetterListSpec, c.Request.URL.Query(), b.cfg.Cursors)
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	rows, more, err := b.DeadLetters(c.Request.Context(), params, ks)
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	items := make([]any, 0, len(rows))
-	for _, r := range rows {
-		items = append(items, render(r, params))
-	}
-	next := ""
-	if more && len(rows) > 0 {
-		last := rows[len(rows)-1]
-		next = b.cfg.Cursors.Encode(params.Binding(), last.ID, last.ID)
-	}
-	body, err := httpx.ListBody(items, next)
-	if err != nil {
-		httpx.Error(c, apperr.Internal(err))
-		return
-	}
-	httpx.SetNextLink(c, b.cfg.BaseURL, next)
-	c.Header("Cache-Control", "no-store")
-	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
-}
-
-// render applies ?fields= to a dead letter.
-func render(d DeadLetter, p query.Params) any {
-	if p.Fields == nil {
-		return d
-	}
-	full := map[string]any{"id": d.ID, "consumer": d.Consumer, "event_id": d.EventID, "event_type": d.EventType,
-		"event_key": d.EventKey, "payload": d.Payload, "error": d.Error, "attempts": d.Attempts,
-		"failed_at": d.FailedAt, "replayed_at": d.ReplayedAt}
-	return query.Project(full, p)
-}
-
-func (b *Bus) getDeadLetter(c *gin.Context) {
-	params, err := query.ParseFields(DeadLetterListSpec, c.Request.URL.Query())
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	d, err := b.DeadLetter(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(http.StatusOK, render(d, params))
-}
-
-// replayDeadLetter answers 200 when the handler succeeded during the
-// request, 202 when the delivery is pending again (it failed once more and
-// retries with backoff).
-func (b *Bus) replayDeadLetter(c *gin.Context) {
-	d, handled, err := b.Replay(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		httpx.Error(c, err)
-		return
-	}
-	status := http.StatusAccepted
-	if handled {
-		status = http.StatusOK
-	}
-	c.Header("Cache-Control", "no-store")
-	c.JSON(status, d)
 }

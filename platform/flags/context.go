@@ -3,11 +3,9 @@ package flags
 import (
 	"context"
 
-	"github.com/gin-gonic/gin"
 	"github.com/open-feature/go-sdk/openfeature"
 
 	"example.com/productapi/platform/auth"
-	"example.com/productapi/platform/httpx"
 )
 
 // Evaluation context attribute names (besides targetingKey, which is the
@@ -22,42 +20,33 @@ const (
 	AttrAuthenticated = "authenticated"
 )
 
-type requestAttrs struct {
-	userID, role, ip, path, userAgent string
+// Attributes are what a request tells the evaluation about its caller
+// (flagshttp.Middleware stores them).
+type Attributes struct {
+	UserID, Role, IP, Path, UserAgent string
 }
 
 type attrsKey struct{}
 
-// Middleware stores the request's evaluation attributes (caller, role,
-// client IP, route, user agent) in the request context for Bool and
-// friends. Mount it on the engine; the caller is also read again at
-// evaluation time (auth.FromContext), so it works before authentication.
-func Middleware() gin.HandlerFunc {
-	return func(c *gin.Context) {
-		// httpx.ClientIP: resolved once per request by httpx.Base.
-		a := requestAttrs{ip: httpx.ClientIP(c), path: c.FullPath(), userAgent: c.Request.UserAgent()}
-		if a.path == "" {
-			a.path = c.Request.URL.Path
-		}
-		if p, ok := auth.Caller(c); ok {
-			a.userID, a.role = p.UserID, p.Role
-		}
-		c.Request = c.Request.WithContext(context.WithValue(c.Request.Context(), attrsKey{}, a))
-		c.Next()
-	}
+// WithRequestAttributes stores the evaluation attributes of a request in
+// ctx for Bool and friends.
+func WithRequestAttributes(ctx context.Context, a Attributes) context.Context {
+	return context.WithValue(ctx, attrsKey{}, a)
 }
 
 // WithAttributes stores evaluation attributes in ctx outside HTTP (jobs,
 // tests).
 func WithAttributes(ctx context.Context, userID, role, ip string) context.Context {
-	return context.WithValue(ctx, attrsKey{}, requestAttrs{userID: userID, role: role, ip: ip})
+	return WithRequestAttributes(ctx, Attributes{UserID: userID, Role: role, IP: ip})
 }
 
-// EvalContextFrom builds the OpenFeature evaluation context of ctx.
+// EvalContextFrom builds the OpenFeature evaluation context of ctx. The
+// caller is read again here (auth.FromContext), so attributes stored
+// before authentication still name the authenticated caller.
 func EvalContextFrom(ctx context.Context) openfeature.EvaluationContext {
-	a, _ := ctx.Value(attrsKey{}).(requestAttrs)
+	a, _ := ctx.Value(attrsKey{}).(Attributes)
 	if p, ok := auth.FromContext(ctx); ok {
-		a.userID, a.role = p.UserID, p.Role
+		a.UserID, a.Role = p.UserID, p.Role
 	}
 	attrs := make(map[string]any, 6)
 	set := func(k, v string) {
@@ -65,15 +54,15 @@ func EvalContextFrom(ctx context.Context) openfeature.EvaluationContext {
 			attrs[k] = v
 		}
 	}
-	set(AttrUserID, a.userID)
-	set(AttrRole, a.role)
-	set(AttrIP, a.ip)
-	set(AttrPath, a.path)
-	set(AttrUserAgent, a.userAgent)
-	attrs[AttrAuthenticated] = a.userID != ""
-	tk := a.userID
-	if tk == "" && a.ip != "" {
-		tk = "anon:" + a.ip
+	set(AttrUserID, a.UserID)
+	set(AttrRole, a.Role)
+	set(AttrIP, a.IP)
+	set(AttrPath, a.Path)
+	set(AttrUserAgent, a.UserAgent)
+	attrs[AttrAuthenticated] = a.UserID != ""
+	tk := a.UserID
+	if tk == "" && a.IP != "" {
+		tk = "anon:" + a.IP
 	}
 	return openfeature.NewEvaluationContext(tk, attrs)
 }

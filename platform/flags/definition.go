@@ -397,3 +397,59 @@ func returnedNames(rule any) []string {
 	}
 	return nil
 }
+
+// readOnlyMetadata are metadata entries the server owns: a client may PUT
+// back what it read, and these are dropped from it.
+var readOnlyMetadata = []string{"updated_at", "updated_by", "version"}
+
+// Prepare validates d as a new definition of key, without the metadata
+// entries the server owns, and returns what is to be fitted (Fit) to the
+// stored flag, or a KindValidation *apperr.Error listing every problem.
+func Prepare(key string, d Definition) (Definition, error) {
+	if d.Metadata != nil {
+		md := maps.Clone(d.Metadata)
+		for _, k := range readOnlyMetadata {
+			delete(md, k)
+		}
+		d.Metadata = md
+	}
+	if _, err := Compile(key, d); err != nil {
+		return Definition{}, err
+	}
+	return d, nil
+}
+
+// Fit fits the prepared definition d of key to the stored flag (nil when
+// there is none) and returns the definition to store: it keeps the stored
+// metadata when d has none, and refuses variants of another type than the
+// flag's: the registry's declared type first (so a registered flag stored
+// with a wrong type can be repaired), else the stored definition's.
+func Fit(key string, d Definition, stored *Stored) (Definition, error) {
+	comp, err := Compile(key, d)
+	if err != nil {
+		return Definition{}, err
+	}
+	want, whose := declaredKind(key), "declared boolean"
+	var old *compiled
+	if stored != nil {
+		if sd, err := ParseDefinition([]byte(stored.Definition)); err == nil {
+			old, _ = Compile(key, sd) // nil when hand-edited into something invalid
+		}
+	}
+	if old != nil {
+		if want == 0 {
+			want, whose = old.kind, "currently "+old.kind.String()
+		}
+		if comp.def.Metadata == nil && len(old.def.Metadata) > 0 {
+			d := comp.def
+			d.Metadata = old.def.Metadata
+			if comp, err = Compile(key, d); err != nil {
+				return Definition{}, err
+			}
+		}
+	}
+	if err := keepKind(comp, want, whose); err != nil {
+		return Definition{}, err
+	}
+	return comp.def, nil
+}

@@ -1,7 +1,8 @@
-// Package flags is the service's feature-flag system: flagd flag
-// definitions stored in the database, served by our own OpenFeature
-// provider from an in-memory snapshot, changed at runtime through an admin
-// API (audited) and evaluated remotely through OFREP.
+// Package flags is the service's feature-flag mechanism: flagd flag
+// definitions (validated here), served by our own OpenFeature provider from
+// an in-memory snapshot of a Source (the flag table, platform/flags/flagstore),
+// and the registry of the flags the code reads. The admin use cases and
+// their store live in flagstore, the admin API and OFREP in flagshttp.
 //
 // Every instance sees a change within about a second: the writer refreshes
 // itself and publishes on Redis (<namespace>:flags) when it has Redis, and
@@ -27,19 +28,17 @@ import (
 	"github.com/open-feature/go-sdk/openfeature"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
-	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"example.com/productapi/platform/apperr"
-	"example.com/productapi/platform/audit"
 	"example.com/productapi/platform/periodic"
-	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/pubsub"
 )
 
 // Options configure New.
 type Options struct {
-	// DB is the primary (flags are read for writes and polls from it).
-	DB *gorm.DB
+	// Source is the flag table (flagstore.New on the primary: polls must
+	// see every write).
+	Source Source
 	// Redis, when set, carries change notices on <Namespace>:flags.
 	Redis *redis.Client
 	// Namespace prefixes the pub/sub channel (default "productapi").
@@ -48,12 +47,6 @@ type Options struct {
 	// keys are inserted on start; existing rows are never overwritten. A
 	// missing file is not an error: registry defaults are seeded instead.
 	SeedFile string
-	// Audit records every admin change; nil disables auditing (tests).
-	Audit *audit.Log
-	// Cursors signs GET /admin/flags cursors (required for AdminRoutes).
-	Cursors *query.Codec
-	// BaseURL prefixes Link headers of lists.
-	BaseURL string
 	// Registerer receives the metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	Log        *slog.Logger
@@ -67,7 +60,7 @@ type Options struct {
 // Flags is the running flag system of one instance.
 type Flags struct {
 	o        Options
-	db       *gorm.DB
+	source   Source
 	provider *Provider
 	client   *openfeature.Client
 	metrics  *metrics
@@ -84,8 +77,8 @@ type Flags struct {
 // New seeds missing flags, loads the snapshot and binds the provider to
 // its OpenFeature domain. Call Start to follow changes, Close to stop.
 func New(ctx context.Context, o Options) (*Flags, error) {
-	if o.DB == nil {
-		return nil, errors.New("flags: Options.DB is required")
+	if o.Source == nil {
+		return nil, errors.New("flags: Options.Source is required")
 	}
 	if o.Namespace == "" {
 		o.Namespace = "productapi"
@@ -99,7 +92,7 @@ func New(ctx context.Context, o Options) (*Flags, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	f := &Flags{o: o, db: o.DB, log: o.Log, channel: o.Namespace + ":flags",
+	f := &Flags{o: o, source: o.Source, log: o.Log, channel: o.Namespace + ":flags",
 		origin: fmt.Sprintf("%x", rand.Uint64())}
 	f.metrics = newMetrics(o.Registerer)
 	f.provider = newProvider(o.Log, func() time.Time { return time.Now().UTC() })
@@ -135,13 +128,11 @@ func (f *Flags) Bool(ctx context.Context, key string, def bool) bool {
 	return v
 }
 
-// String evaluates a string flag like Bool.
-func (f *Flags) String(ctx context.Context, key string, def string) string {
-	if f == nil {
-		return def
-	}
-	v, _ := f.client.StringValue(ctx, key, def, EvalContextFrom(ctx))
-	return v
+// Enabled evaluates the registered boolean flag key like Bool, with the
+// registry's default (Info.Default): code states no default of its own.
+func (f *Flags) Enabled(ctx context.Context, key string) bool {
+	info, _ := Described(key)
+	return f.Bool(ctx, key, info.Default)
 }
 
 // Start follows changes made by other instances until ctx ends or Close:
@@ -181,7 +172,9 @@ func (f *Flags) Refresh(ctx context.Context) error {
 
 // --- storage ---------------------------------------------------------------
 
-type flagRow struct {
+// Stored is one row of the flag table: a flagd definition (JSON) and its
+// bookkeeping. Version starts at 1 and moves with every write.
+type Stored struct {
 	Key        string
 	Definition string
 	Version    int64
@@ -189,7 +182,17 @@ type flagRow struct {
 	UpdatedBy  string
 }
 
-func (flagRow) TableName() string { return "feature_flags" }
+// Source is the flag table as the runtime reads it.
+type Source interface {
+	// All returns every stored flag, by key.
+	All(ctx context.Context) ([]Stored, error)
+	// Fingerprint is (number of rows, sum of their versions): it changes
+	// with every write, so a poll reads two numbers, not the table.
+	Fingerprint(ctx context.Context) (count, versionSum int64, err error)
+	// SeedMissing inserts the rows whose key is not stored; stored rows are
+	// left alone.
+	SeedMissing(ctx context.Context, rows []Stored) error
+}
 
 // seed inserts every flag of the seed file and of the registry that the
 // table does not have yet; rows that exist are left alone.
@@ -217,7 +220,7 @@ func (f *Flags) seed(ctx context.Context) error {
 		defs[info.Key] = info.defaultDefinition()
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
-	rows := make([]flagRow, 0, len(defs))
+	rows := make([]Stored, 0, len(defs))
 	for _, key := range slices.Sorted(maps.Keys(defs)) {
 		d := defs[key]
 		if info, ok := Described(key); ok {
@@ -237,12 +240,12 @@ func (f *Flags) seed(ctx context.Context) error {
 			return fmt.Errorf("flags: seed flag %q: %w", key, describe(err))
 		}
 		raw, _ := json.Marshal(c.def)
-		rows = append(rows, flagRow{Key: key, Definition: string(raw), Version: 1, UpdatedAt: now, UpdatedBy: "seed"})
+		rows = append(rows, Stored{Key: key, Definition: string(raw), Version: 1, UpdatedAt: now, UpdatedBy: "seed"})
 	}
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := f.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error; err != nil {
+	if err := f.source.SeedMissing(ctx, rows); err != nil {
 		return fmt.Errorf("flags: seed: %w", err)
 	}
 	return nil
@@ -262,25 +265,16 @@ func describe(err error) error {
 }
 
 func (i Info) defaultDefinition() Definition {
-	if i.Seed != "" {
-		d, err := ParseDefinition([]byte(i.Seed))
-		if err == nil {
-			return d
-		}
-	}
 	dv := "off"
 	if i.Default {
 		dv = "on"
 	}
-	return Definition{State: StateEnabled, DefaultVariant: dv,
+	d := Definition{State: StateEnabled, DefaultVariant: dv,
 		Variants: map[string]json.RawMessage{"on": json.RawMessage("true"), "off": json.RawMessage("false")}}
-}
-
-// fingerprint reads (count, sum of versions): it changes with every write.
-func (f *Flags) fingerprint(ctx context.Context) (count, sum int64, err error) {
-	var r struct{ N, S int64 }
-	err = f.db.WithContext(ctx).Raw("SELECT COUNT(*) AS n, COALESCE(SUM(version), 0) AS s FROM feature_flags").Scan(&r).Error
-	return r.N, r.S, err
+	if i.Targeting != "" {
+		d.Targeting = json.RawMessage(i.Targeting)
+	}
+	return d
 }
 
 // reload reads every flag and swaps the snapshot when something changed.
@@ -289,8 +283,8 @@ func (f *Flags) fingerprint(ctx context.Context) (count, sum int64, err error) {
 func (f *Flags) reload(ctx context.Context, source string) ([]string, error) {
 	f.refreshMu.Lock()
 	defer f.refreshMu.Unlock()
-	var rows []flagRow
-	if err := f.db.WithContext(ctx).Order("key").Find(&rows).Error; err != nil {
+	rows, err := f.source.All(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("flags: load: %w", err)
 	}
 	old := f.provider.snap.Load()
@@ -350,7 +344,7 @@ func (f *Flags) pollLoop(ctx context.Context) {
 func (f *Flags) poll(ctx context.Context) {
 	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	n, s, err := f.fingerprint(qctx)
+	n, s, err := f.source.Fingerprint(qctx)
 	if err == nil {
 		cur := f.provider.snap.Load()
 		if n != cur.count || s != cur.versionSum {
@@ -371,9 +365,9 @@ type notice struct {
 	Keys   []string `json:"k"`
 }
 
-// changedLocally runs after a write committed: refresh this instance at
-// once and tell the others.
-func (f *Flags) changedLocally(ctx context.Context, keys ...string) {
+// Changed is called after a write of keys committed (flagstore does):
+// it refreshes this instance at once and tells the others.
+func (f *Flags) Changed(ctx context.Context, keys ...string) {
 	ctx = context.WithoutCancel(ctx)
 	if _, err := f.reload(ctx, "local"); err != nil {
 		f.log.Warn("flags: reload after write failed; the poll will catch up", "err", err)
@@ -390,70 +384,33 @@ func (f *Flags) changedLocally(ctx context.Context, keys ...string) {
 	}
 }
 
-// subscribeLoop keeps a subscription to <namespace>:flags, reconnecting
-// with jittered backoff. A message from another instance triggers a
-// reload; after a (re)subscription we reload too, in case we missed one.
+// subscribeLoop keeps a subscription to <namespace>:flags (pubsub). A
+// notice from another instance triggers a reload; after every
+// (re)subscription we reload too, in case we missed one.
 func (f *Flags) subscribeLoop(ctx context.Context) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := f.session(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		f.metrics.errors.Inc()
-		f.log.Warn("flags: subscription down; polling still runs", "err", err)
-		sleep := backoff/2 + rand.N(backoff/2+1)
-		backoff = min(2*backoff, 5*time.Second)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(sleep):
-		}
-	}
+	pubsub.Subscribe(ctx, f.o.Redis, f.channel, pubsub.Handlers{
+		Subscribed: func(ctx context.Context, _ bool) {
+			if _, err := f.reload(ctx, "pubsub"); err != nil {
+				f.log.Warn("flags: reload after subscribing failed", "err", err)
+			}
+		},
+		Message: f.noticed,
+		Down: func(err error) {
+			f.metrics.errors.Inc()
+			f.log.Warn("flags: subscription down; polling still runs", "err", err)
+		},
+	})
 }
 
-func (f *Flags) session(ctx context.Context) error {
-	ps := f.o.Redis.Subscribe(ctx)
-	defer ps.Close()
-	stop := context.AfterFunc(ctx, func() { _ = ps.Close() })
-	defer stop()
-	sctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	err := ps.Subscribe(sctx, f.channel)
-	if err == nil {
-		_, err = ps.ReceiveTimeout(sctx, 2*time.Second) // the confirmation
+// noticed handles one notice: a change elsewhere is reloaded here.
+func (f *Flags) noticed(ctx context.Context, payload string) {
+	var n notice
+	if json.Unmarshal([]byte(payload), &n) != nil || n.Origin == f.origin {
+		return
 	}
-	cancel()
-	if err != nil {
-		return fmt.Errorf("subscribe %s: %w", f.channel, err)
-	}
-	if _, err := f.reload(ctx, "pubsub"); err != nil {
-		f.log.Warn("flags: reload after subscribing failed", "err", err)
-	}
-	for {
-		msg, err := ps.ReceiveTimeout(ctx, 30*time.Second)
-		if err != nil {
-			var ne interface{ Timeout() bool }
-			if errors.As(err, &ne) && ne.Timeout() {
-				if err := ps.Ping(ctx); err != nil {
-					return err
-				}
-				continue
-			}
-			return err
-		}
-		m, ok := msg.(*redis.Message)
-		if !ok {
-			continue
-		}
-		var n notice
-		if json.Unmarshal([]byte(m.Payload), &n) != nil || n.Origin == f.origin {
-			continue
-		}
-		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_, err = f.reload(rctx, "pubsub")
-		cancel()
-		if err != nil {
-			f.log.Warn("flags: reload on notice failed; the poll will retry", "err", err)
-		}
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := f.reload(rctx, "pubsub"); err != nil {
+		f.log.Warn("flags: reload on notice failed; the poll will retry", "err", err)
 	}
 }

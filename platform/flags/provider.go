@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -94,6 +96,11 @@ func (p *Provider) Evaluate(key string, flat openfeature.FlattenedContext) Resul
 		p.observe(r)
 	}
 	return r
+}
+
+// Keys lists every flag of the snapshot, sorted (OFREP's bulk evaluation).
+func (p *Provider) Keys() []string {
+	return slices.Sorted(maps.Keys(p.snap.Load().flags))
 }
 
 func detail(r Result) openfeature.ProviderResolutionDetail {

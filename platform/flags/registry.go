@@ -28,16 +28,18 @@ const (
 	SearchSKUMatch = "products.search_sku_match"
 )
 
-// Info describes one registered flag.
+// Info describes one registered flag. Its default is defined here once:
+// the seed of a missing flag and the value Enabled serves when the flag
+// cannot be evaluated both come from it.
 type Info struct {
 	Key         string
 	Description string
 	// Default is the boolean value served when the flag has no targeting
-	// (the seed's defaultVariant "on" or "off").
+	// (the seed's defaultVariant "on" or "off"), and by Enabled when the
+	// flag is missing or cannot be evaluated.
 	Default bool
-	// Seed is the flagd definition used when the flag is absent from the
-	// database and from the seed file.
-	Seed string
+	// Targeting is the seed's JSON Logic rule ("" for none).
+	Targeting string
 }
 
 // Registry lists every flag the code reads, in a stable order.
@@ -47,8 +49,7 @@ var Registry = []Info{
 	{Key: L2CacheEnabled, Default: true, Description: "Distributed (Redis) cache level: off bypasses it; the in-process level keeps working."},
 	{Key: RateLimitEnabled, Default: true, Description: "Rate limiting: off disables limiting (RateLimit headers may be omitted)."},
 	{Key: SearchSKUMatch, Default: false, Description: "Rollout: the q filter of product lists also matches SKU prefixes. Fractional on the user ID (sticky); raise the on share to widen it.",
-		Seed: `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off",
-"targeting":{"fractional":[["on",10],["off",90]]}}`},
+		Targeting: `{"fractional":[["on",10],["off",90]]}`},
 }
 
 // Described returns the registry entry of key.

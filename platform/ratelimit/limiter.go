@@ -238,7 +238,7 @@ var (
 )
 
 // Middleware limits the routes Classify puts in a group. Mount it after
-// authentication (it keys by the caller) and after flags.Middleware (the
+// authentication (it keys by the caller) and after flagshttp.Middleware (the
 // runtime flag needs its evaluation context).
 func (l *Limiter) Middleware() gin.HandlerFunc {
 	if l.opts.Disabled {

@@ -1,4 +1,4 @@
-package flags_test
+package flagshttp_test
 
 import (
 	"example.com/productapi/platform/testkit/dbtest"

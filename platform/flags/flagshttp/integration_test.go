@@ -1,4 +1,4 @@
-package flags_test
+package flagshttp_test
 
 import (
 	"bytes"
@@ -21,9 +21,12 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/audit/audithttp"
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/flags"
+	"example.com/productapi/platform/flags/flagshttp"
+	"example.com/productapi/platform/flags/flagstore"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/query"
 )
@@ -49,9 +52,9 @@ func newInstance(t *testing.T, d *db.DB, rc *redis.Client, ns, seed string) *ins
 	domainSeq.Unlock()
 	cursors := query.NewCodec([]byte("test-cursor-key-0123456789abcdef"))
 	reg := prometheus.NewRegistry()
-	al := audit.New(d.Gorm, cursors)
-	f, err := flags.New(context.Background(), flags.Options{DB: d.Gorm, Redis: rc, Namespace: ns, SeedFile: seed, Audit: al,
-		Cursors: cursors, Registerer: reg, Domain: domain, PollInterval: 200 * time.Millisecond})
+	al := audit.New(d.Gorm)
+	f, err := flags.New(context.Background(), flags.Options{Source: flagstore.New(d.Gorm), Redis: rc, Namespace: ns, SeedFile: seed,
+		Registerer: reg, Domain: domain, PollInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,12 +69,12 @@ func newInstance(t *testing.T, d *db.DB, rc *redis.Client, ns, seed string) *ins
 	}
 	r := gin.New()
 	r.Use(httpx.Base(slogDiscard(), 1<<20)...)
-	r.Use(flags.Middleware())
+	r.Use(flagshttp.Middleware())
 	v1 := r.Group("/v1", tokens.Authenticate())
 	admin := v1.Group("", auth.Require(auth.RoleAdmin))
-	f.AdminRoutes(admin)
-	al.Routes(admin)
-	f.OFREPRoutes(r)
+	flagshttp.AdminRoutes(admin, flagstore.NewAdmin(d.Gorm, al, f), cursors, "")
+	audithttp.Routes(admin, al, cursors, "")
+	flagshttp.OFREPRoutes(r, f)
 	return &instance{flags: f, audit: al, router: r, reg: reg, token: tok}
 }
 
@@ -447,7 +450,7 @@ func TestMiddlewareBuildsEvaluationContext(t *testing.T) {
 	r := gin.New()
 	tokens := auth.NewTokens([]byte("test-signing-key-0123456789abcdef"), "test", time.Hour)
 	var got openfeature.EvaluationContext
-	r.Use(flags.Middleware())
+	r.Use(flagshttp.Middleware())
 	r.GET("/v1/x", tokens.Authenticate(), func(c *gin.Context) { got = flags.EvalContextFrom(c.Request.Context()) })
 	tok, _ := tokens.Issue("user-7", auth.RoleCustomer)
 	req := httptest.NewRequest(http.MethodGet, "/v1/x", bytes.NewReader(nil))

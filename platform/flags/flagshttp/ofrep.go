@@ -1,4 +1,4 @@
-package flags
+package flagshttp
 
 import (
 	"bytes"
@@ -7,22 +7,18 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
 
 	"github.com/gin-gonic/gin"
 	"github.com/open-feature/go-sdk/openfeature"
 
 	"example.com/productapi/platform/apperr"
+	"example.com/productapi/platform/flags"
 	"example.com/productapi/platform/httpx"
 )
 
 // OFREP (OpenFeature Remote Evaluation Protocol) bodies. Field names and
 // status codes follow the protocol's OpenAPI document, not this API's
 // snake_case/problem conventions, so any OFREP provider can talk to us.
-
-type ofrepRequest struct {
-	Context map[string]any `json:"context"`
-}
 
 // ofrepSuccess is an evaluation. Value is omitted for a disabled flag: the
 // client uses its code default (OFREP's "codeDefaultFlag" shape).
@@ -40,15 +36,18 @@ type ofrepFailure struct {
 	ErrorDetails string `json:"errorDetails,omitempty"`
 }
 
-// OFREPRoutes mounts the two OFREP core endpoints (at the root: the
-// protocol fixes the /ofrep/v1 prefix):
+// OFREPRoutes mounts the two OFREP core endpoints over f's provider (at
+// the root: the protocol fixes the /ofrep/v1 prefix):
 //
 //	POST /ofrep/v1/evaluate/flags/:key  one flag
 //	POST /ofrep/v1/evaluate/flags       every flag, ETag / If-None-Match -> 304
-func (f *Flags) OFREPRoutes(r gin.IRoutes) {
-	r.POST("/ofrep/v1/evaluate/flags/:key", f.ofrepOne)
-	r.POST("/ofrep/v1/evaluate/flags", f.ofrepBulk)
+func OFREPRoutes(r gin.IRoutes, f *flags.Flags) {
+	o := ofrep{provider: f.Provider()}
+	r.POST("/ofrep/v1/evaluate/flags/:key", o.one)
+	r.POST("/ofrep/v1/evaluate/flags", o.bulk)
 }
+
+type ofrep struct{ provider *flags.Provider }
 
 // readContext decodes the OFREP request body into a flattened evaluation
 // context. An empty body (with or without Content-Type) is an empty context. Failures are OFREP error
@@ -115,7 +114,7 @@ func writeOFREP(c *gin.Context, status int, v any) {
 	c.JSON(status, v)
 }
 
-func success(r Result) ofrepSuccess {
+func success(r flags.Result) ofrepSuccess {
 	md := r.Metadata
 	if md == nil {
 		md = map[string]any{}
@@ -123,7 +122,7 @@ func success(r Result) ofrepSuccess {
 	return ofrepSuccess{Key: r.Key, Value: r.Value, Reason: string(r.Reason), Variant: r.Variant, Metadata: md}
 }
 
-func (f *Flags) ofrepOne(c *gin.Context) {
+func (o ofrep) one(c *gin.Context) {
 	key := c.Param("key")
 	flat, fail, err := readContext(c)
 	if err != nil {
@@ -135,7 +134,7 @@ func (f *Flags) ofrepOne(c *gin.Context) {
 		writeOFREP(c, http.StatusBadRequest, fail)
 		return
 	}
-	r := f.provider.Evaluate(key, flat)
+	r := o.provider.Evaluate(key, flat)
 	switch r.ErrorCode {
 	case "":
 		writeOFREP(c, http.StatusOK, success(r))
@@ -152,7 +151,7 @@ type bulkResponse struct {
 	Flags []any `json:"flags"`
 }
 
-func (f *Flags) ofrepBulk(c *gin.Context) {
+func (o ofrep) bulk(c *gin.Context) {
 	flat, fail, err := readContext(c)
 	if err != nil {
 		httpx.Error(c, err)
@@ -162,15 +161,10 @@ func (f *Flags) ofrepBulk(c *gin.Context) {
 		writeOFREP(c, http.StatusBadRequest, fail) // bulkEvaluationFailure: no key
 		return
 	}
-	snap := f.provider.snap.Load()
-	keys := make([]string, 0, len(snap.flags))
-	for k := range snap.flags {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := o.provider.Keys()
 	out := bulkResponse{Flags: make([]any, 0, len(keys))}
 	for _, k := range keys {
-		r := f.provider.Evaluate(k, flat)
+		r := o.provider.Evaluate(k, flat)
 		if r.ErrorCode != "" {
 			out.Flags = append(out.Flags, ofrepFailure{Key: k, ErrorCode: string(r.ErrorCode), ErrorDetails: r.ErrorMessage})
 			continue
