@@ -18,8 +18,6 @@ package app
 // platform/cache) are not repeated here.
 
 import (
-	"example.com/productapi/modules/products/productsimpl"
-
 	"cmp"
 	"context"
 	"encoding/json"
@@ -244,7 +242,7 @@ func benchListPage(b *testing.B, bi *benchInstance, p query.Params, ks *query.Ke
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		rows, _, err := bi.app.products.ListPage(ctx, p, ks, productsimpl.ListOptions{})
+		rows, _, err := bi.app.products.ListPage(ctx, p, ks)
 		if err != nil || len(rows) != listLimit {
 			b.Fatalf("page: %d rows, %v", len(rows), err)
 		}

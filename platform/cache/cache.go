@@ -36,6 +36,7 @@ type Result struct {
 	Stale  bool          // served past its TTL because the load failed
 	Age    time.Duration // since the value was loaded from the source
 	Source string        // SourceL1, SourceL2, SourceLoad or SourceStale
+	entry  *entry        // the L1 entry served, if any (Typed keeps its decoded value there)
 }
 
 // Result sources.

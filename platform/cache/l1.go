@@ -9,19 +9,22 @@ import (
 )
 
 // entry is what L1 stores. It is immutable once stored, so readers share it
-// without copying (that keeps an L1 hit allocation-free).
+// without copying (that keeps an L1 hit allocation-free). The one exception,
+// decoded, is Typed's decoding of value: a pure function of it, so racing
+// writers store the same thing.
 type entry struct {
 	value      []byte
 	found      bool  // false: a cached "not found"
 	loadedAt   int64 // unix nanos when the value was loaded from the source
 	freshUntil int64 // unix nanos; after this the entry only serves stale-if-error
 	seq        uint64
+	decoded    atomic.Value
 }
 
 func (e *entry) fresh(now int64) bool { return now < e.freshUntil }
 
 func (e *entry) result(now int64, source string) Result {
-	return Result{Value: e.value, Found: e.found, Age: time.Duration(now - e.loadedAt), Source: source}
+	return Result{Value: e.value, Found: e.found, Age: time.Duration(now - e.loadedAt), Source: source, entry: e}
 }
 
 // l1 bounds go-cache by entry count, which go-cache itself cannot do.

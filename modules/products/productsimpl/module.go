@@ -17,6 +17,7 @@ import (
 
 	"example.com/productapi/modules/products"
 	"example.com/productapi/modules/products/internal/app"
+	prodcache "example.com/productapi/modules/products/internal/cache"
 	"example.com/productapi/modules/products/internal/httpapi"
 	"example.com/productapi/modules/products/internal/store"
 	"example.com/productapi/platform/cache"
@@ -43,21 +44,18 @@ type Deps struct {
 // the search switch).
 type HTTPOptions = httpapi.Options
 
-// ListOptions are the per-caller variations of a list page (rollouts).
-type ListOptions = store.ListOptions
-
 // Module is the wired products module.
 type Module struct {
 	*app.Service
-	store    *store.Store
+	store    *prodcache.Store
 	handlers *httpapi.Handlers
 }
 
 var _ products.Service = (*Module)(nil)
 
 func New(d Deps) *Module {
-	st := store.New(d.DB, d.Postgres)
-	svc := app.New(st, d.Cache, d.Events, d.Audit, d.Log.With("module", "products"))
+	st := prodcache.New(store.New(d.DB, d.Postgres, d.Cursors), d.Cache, d.Log.With("module", "products"))
+	svc := app.New(st, d.Events, d.Audit)
 	h := httpapi.NewHandlers(svc, d.Cursors, d.HTTP)
 	h.AdminMFA = d.MFA.For("admin.products")
 	return &Module{Service: svc, store: st, handlers: h}
@@ -102,6 +100,5 @@ func (m *Module) Seed(ctx context.Context, n, batch int, progress func(done int)
 			rows = rows[:0]
 		}
 	}
-	m.Service.InvalidateAll(ctx)
 	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"example.com/productapi/modules/products"
 	"example.com/productapi/modules/products/internal/store"
 	"example.com/productapi/platform/apperr"
-	"example.com/productapi/platform/db"
 	"example.com/productapi/platform/ids"
 )
 
@@ -54,7 +53,6 @@ func (s *Service) Reserve(ctx context.Context, reservationID string, lines []pro
 			return err
 		}
 		out = toReserved(rows)
-		db.AfterCommit(ctx, func(ctx context.Context) { s.invalidateMany(ctx, productIDs(rows)) })
 		return nil
 	})
 	if err != nil {
@@ -69,7 +67,6 @@ func (s *Service) Release(ctx context.Context, reservationID string) (bool, erro
 	if err != nil || len(released) == 0 {
 		return false, err
 	}
-	db.AfterCommit(ctx, func(ctx context.Context) { s.invalidateMany(ctx, productIDs(released)) })
 	return true, nil
 }
 
@@ -101,14 +98,6 @@ func toReserved(rows []store.ReservationLine) []products.ReservedLine {
 	for i, r := range rows {
 		out[i] = products.ReservedLine{ProductID: r.ProductID, SKU: r.SKU, Name: r.Name, UnitPriceCents: r.UnitPriceCents,
 			Currency: strings.TrimSpace(r.Currency), Quantity: r.Quantity}
-	}
-	return out
-}
-
-func productIDs(rows []store.ReservationLine) []string {
-	out := make([]string, len(rows))
-	for i, r := range rows {
-		out[i] = r.ProductID
 	}
 	return out
 }

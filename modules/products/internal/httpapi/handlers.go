@@ -3,9 +3,6 @@ package httpapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -62,18 +59,9 @@ func NewHandlers(svc *app.Service, cursors *query.Codec, o Options) *Handlers {
 		searchCacheControl: fmt.Sprintf("private, max-age=%d", int(o.MaxAge.Seconds())), AdminMFA: auth.NoSecondFactor}
 }
 
-var fields = []string{"id", "sku", "name", "description", "price_cents", "currency", "stock", "category", "created_at", "updated_at"}
-
-// ListSpec is the allow-list of GET /v1/products.
-var ListSpec = query.Spec{
-	Resource: "products", Fields: fields,
-	Sorts: []string{"created_at", "price_cents", "name"}, DefaultSort: "-created_at",
-	Filters: map[string]query.FilterKind{
-		"category": query.FilterString, "min_price_cents": query.FilterNonNegInt, "max_price_cents": query.FilterNonNegInt,
-		"in_stock": query.FilterBool, "q": query.FilterString,
-	},
-	DefaultLimit: 20, MaxLimit: 100,
-}
+// ListSpec is the allow-list of GET /v1/products, built from the store's
+// field table.
+var ListSpec = store.Spec
 
 type createRequest struct {
 	SKU         string `json:"sku" validate:"required,sku"`
@@ -180,49 +168,50 @@ func (h *Handlers) delete(c *gin.Context) {
 }
 
 // get is the hottest route: with no query string it serves the cached body
-// as is, and answers If-None-Match from the cached version without
-// rendering anything.
+// as is, and answers If-None-Match from the cached ETag without rendering
+// anything.
 func (h *Handlers) get(c *gin.Context) {
 	id := c.Param("id")
-	var (
-		view app.Cached
-		err  error
-		tag  string
-	)
 	if c.Request.URL.RawQuery == "" {
-		view, err = h.svc.Representation(c.Request.Context(), id)
-	} else {
-		var params query.Params
-		params, err = query.ParseFields(ListSpec, c.Request.URL.Query())
-		if err != nil {
-			httpx.Error(c, err)
-			return
-		}
-		if params.Fields == nil {
-			view, err = h.svc.Representation(c.Request.Context(), id)
-		} else {
-			cols := params.Columns(store.Columns, "id")
-			tag = fmt.Sprint(cols)
-			view, err = h.svc.SparseRepresentation(c.Request.Context(), id, cols, func(r store.Row) ([]byte, error) {
-				return render(r, params)
-			})
-		}
+		h.writeProduct(c, id)
+		return
 	}
+	params, err := query.ParseFields(ListSpec, c.Request.URL.Query())
 	if err != nil {
 		httpx.Error(c, err)
 		return
 	}
-	markStale(c, view.Stale, view.Age)
-	httpx.WriteCacheable(c, http.StatusOK, httpx.VersionETag(view.Version, tag), h.cacheControl, view.Body)
+	if params.Fields == nil {
+		h.writeProduct(c, id)
+		return
+	}
+	v, err := h.svc.ProductView(c.Request.Context(), id, params)
+	if err != nil {
+		httpx.Error(c, err)
+		return
+	}
+	markStale(c, v.Staleness)
+	httpx.WriteCacheable(c, http.StatusOK, v.ETag, h.cacheControl, v.Body)
+}
+
+// writeProduct answers with the product's full representation.
+func (h *Handlers) writeProduct(c *gin.Context, id string) {
+	e, err := h.svc.Product(c.Request.Context(), id)
+	if err != nil {
+		httpx.Error(c, err)
+		return
+	}
+	markStale(c, e.Staleness)
+	httpx.WriteCacheable(c, http.StatusOK, e.ETag, h.cacheControl, e.Body)
 }
 
 // markStale signals a response served from the last good copy while the
 // database is unreachable (RFC 9111 Age; Warning 110 for older clients).
-func markStale(c *gin.Context, stale bool, age time.Duration) {
-	if !stale {
+func markStale(c *gin.Context, s store.Staleness) {
+	if !s.Stale {
 		return
 	}
-	c.Header("Age", strconv.Itoa(int(age.Seconds())))
+	c.Header("Age", strconv.Itoa(int(s.Age.Seconds())))
 	c.Header("Warning", `110 - "Response is Stale"`)
 }
 
@@ -245,113 +234,20 @@ func (h *Handlers) list(c *gin.Context) {
 		httpx.Error(c, apperr.Invalid("query.filter", "min_price_cents must be <= max_price_cents"))
 		return
 	}
-	// The cursor is verified on a cache miss only: the page key contains the
-	// cursor verbatim, and a page is cached only after its cursor passed, so
-	// a hit needs no second HMAC check.
-	// The rollout variant is part of the page key: callers in and out of
-	// the rollout see different pages for the same URL. It is not part of
-	// the cursor binding, so a walk continues when the caller's share flips.
-	key, cacheControl := pageKey(params), h.cacheControl
-	var opts store.ListOptions
+	q, cacheControl := store.PageQuery{Params: params}, h.cacheControl
 	if searching {
-		opts.SKUPrefix = h.skuMatchOn(c.Request.Context())
-		if opts.SKUPrefix {
-			key += ":sku"
-		}
+		q.SKUPrefix = h.skuMatchOn(c.Request.Context())
+		// The page depends on the caller's rollout variant: shared caches
+		// must not keep it.
 		cacheControl = h.searchCacheControl
 		httpx.VaryAuthorization(c)
 	}
-	res, err := h.svc.CachedList(c.Request.Context(), key, func(ctx context.Context) ([]byte, error) {
-		ks, err := params.DecodeCursor(h.cursors)
-		if err != nil {
-			return nil, err
-		}
-		return h.renderPage(ctx, params, ks, opts)
-	})
+	page, err := h.svc.Page(c.Request.Context(), q)
 	if err != nil {
 		httpx.Error(c, err)
 		return
 	}
-	etag, next, body := unpackPage(res.Value)
-	markStale(c, res.Stale, res.Age)
-	httpx.SetNextLink(c, h.baseURL, next)
-	httpx.WriteCacheable(c, http.StatusOK, etag, cacheControl, body)
-}
-
-// pageKey identifies a list page: the cursor binding (sort + filters), the
-// fieldset, the page size and the cursor itself.
-func pageKey(p query.Params) string {
-	sum := sha256.Sum256([]byte(p.Binding() + "|" + fmt.Sprint(p.Fields) + "|" + strconv.Itoa(p.Limit) + "|" + p.Cursor))
-	return base64.RawURLEncoding.EncodeToString(sum[:18])
-}
-
-// renderPage runs the page query and packs "<etag>\n<next>\n<body>".
-func (h *Handlers) renderPage(ctx context.Context, p query.Params, ks *query.Keyset, o store.ListOptions) ([]byte, error) {
-	rows, more, err := h.svc.ListPage(ctx, p, ks, o)
-	if err != nil {
-		return nil, err
-	}
-	items := make([]json.RawMessage, 0, len(rows))
-	for _, r := range rows {
-		b, err := render(r, p)
-		if err != nil {
-			return nil, err
-		}
-		items = append(items, b)
-	}
-	next := ""
-	if more && len(rows) > 0 {
-		last := rows[len(rows)-1]
-		next = h.cursors.Encode(p.Binding(), sortValue(last, p.Sort.Field), last.ID)
-	}
-	body, err := httpx.ListBody(items, next)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(body)+len(next)+40)
-	out = append(out, httpx.BodyETag(body)...)
-	out = append(out, '\n')
-	out = append(out, next...)
-	out = append(out, '\n')
-	return append(out, body...), nil
-}
-
-func unpackPage(v []byte) (etag, next string, body []byte) {
-	parts := [3][]byte{}
-	for i := 0; i < 2; i++ {
-		j := 0
-		for j < len(v) && v[j] != '\n' {
-			j++
-		}
-		parts[i] = v[:j]
-		if j < len(v) {
-			v = v[j+1:]
-		} else {
-			v = nil
-		}
-	}
-	return string(parts[0]), string(parts[1]), v
-}
-
-func sortValue(r store.Row, field string) any {
-	switch field {
-	case "price_cents":
-		return r.PriceCents
-	case "name":
-		return r.Name
-	default:
-		return r.CreatedAt.UTC()
-	}
-}
-
-// render encodes a product, projected to the requested fields.
-func render(r store.Row, p query.Params) ([]byte, error) {
-	pr := r.ToProduct()
-	if p.Fields == nil {
-		return json.Marshal(pr)
-	}
-	full := map[string]any{"id": pr.ID, "sku": pr.SKU, "name": pr.Name, "description": pr.Description,
-		"price_cents": pr.PriceCents, "currency": pr.Currency, "stock": pr.Stock, "category": pr.Category,
-		"created_at": pr.CreatedAt, "updated_at": pr.UpdatedAt}
-	return json.Marshal(query.Project(full, p))
+	markStale(c, page.Staleness)
+	httpx.SetNextLink(c, h.baseURL, page.Next)
+	httpx.WriteCacheable(c, http.StatusOK, page.ETag, cacheControl, page.Body)
 }

@@ -38,13 +38,6 @@ func (r Row) ToProduct() products.Product {
 		Currency: r.Currency, Stock: r.Stock, Category: r.Category, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC()}
 }
 
-// Columns maps API fields to columns. It is the allow-list that keeps
-// request input out of SQL identifiers.
-var Columns = map[string]string{
-	"id": "id", "sku": "sku", "name": "name", "description": "description", "price_cents": "price_cents",
-	"currency": "currency", "stock": "stock", "category": "category", "created_at": "created_at", "updated_at": "updated_at",
-}
-
 // ErrStale is returned when If-Match names an old version.
 var ErrStale = apperr.New(apperr.KindPreconditionFailed, "precondition_failed",
 	"the product changed since you read it (If-Match does not match); fetch it again")
@@ -53,9 +46,12 @@ var ErrStale = apperr.New(apperr.KindPreconditionFailed, "precondition_failed",
 type Store struct {
 	db       *gorm.DB
 	postgres bool
+	cursors  *query.Codec // signs and verifies list cursors
 }
 
-func New(conn *gorm.DB, postgres bool) *Store { return &Store{db: conn, postgres: postgres} }
+func New(conn *gorm.DB, postgres bool, cursors *query.Codec) *Store {
+	return &Store{db: conn, postgres: postgres, cursors: cursors}
+}
 
 // Transact runs fn in a unit of work (or joins the caller's).
 func (s *Store) Transact(ctx context.Context, fn func(ctx context.Context) error) error {
@@ -133,15 +129,8 @@ func (s *Store) missOrStale(ctx context.Context, id string) error {
 	return ErrStale
 }
 
-// ListOptions are per-caller variations of a list query (feature rollouts).
-type ListOptions struct {
-	// SKUPrefix makes q also match products whose SKU starts with the term,
-	// case-insensitively (the products.search_sku_match rollout).
-	SKUPrefix bool
-}
-
 // List returns one keyset page with only the needed columns selected.
-func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset, o ListOptions) ([]Row, bool, error) {
+func (s *Store) List(ctx context.Context, p PageQuery, ks *query.Keyset) ([]Row, bool, error) {
 	q := db.Conn(ctx, s.db).Model(&Row{}).Select(p.Columns(Columns, "id"))
 	if v, ok := p.String("category"); ok {
 		q = q.Where("category = ?", v)
@@ -165,7 +154,7 @@ func (s *Store) List(ctx context.Context, p query.Params, ks *query.Keyset, o Li
 		if s.postgres {
 			like = "ILIKE" // trigram index
 		}
-		if o.SKUPrefix {
+		if p.SKUPrefix {
 			// upper(sku) LIKE 'TERM%' uses products_sku_upper_prefix on Postgres.
 			q = q.Where(`(name `+like+` ? ESCAPE '\' OR upper(sku) LIKE ? ESCAPE '\')`,
 				pattern, strings.ToUpper(escapeLike(v))+"%")
