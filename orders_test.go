@@ -4,7 +4,6 @@ import (
 	"example.com/productapi/platform/testkit/netproxy"
 
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -103,13 +102,13 @@ func (s *testServer) waitStatus(token, id, want string, within time.Duration) ma
 	}
 }
 
-// fastPayments makes the payment driver's timing test-sized.
-func fastPayments(s *testServer) {
-	s.app.orders.SetTiming(ordersimpl.Timing{
+// fastPayments (a buildOption) makes the payment driver's timing test-sized.
+func fastPayments(a *application) {
+	a.ordersTiming = ordersimpl.Timing{
 		ReconcileEvery: 50 * time.Millisecond, ReconcileAfter: time.Millisecond,
 		RetryBase: 30 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		PaymentLease: 2 * time.Second, CallTimeout: 150 * time.Millisecond, BreakerCooldown: 150 * time.Millisecond,
-	})
+	}
 }
 
 // fakeProvider is an idempotent payment provider with scripted behaviour.
@@ -210,30 +209,13 @@ func (f *fakeProvider) createdFor(orderID string) int {
 	return f.created[orderID]
 }
 
-// payNow pays one pending order now with the fake provider answering mode.
-// "hold" orders make the bus's attempts fail, which may open the breaker:
-// each try starts from a fresh, closed breaker.
-func payNow(t *testing.T, s *testServer, fp *fakeProvider, id, mode string) {
-	t.Helper()
-	fp.set(id, mode)
-	var err error
-	for i := 0; i < 50; i++ {
-		s.app.orders.SetTiming(ordersimpl.Timing{BreakerCooldown: time.Minute})
-		if err = s.app.orders.PayNow(context.Background(), id); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("pay %s: %v", id, err)
-}
-
 // serverWithProvider starts an instance that pays through baseURL ("":
 // the built-in simulated provider).
-func serverWithProvider(t *testing.T, kind storeKind, baseURL string) *testServer {
+func serverWithProvider(t *testing.T, kind storeKind, baseURL string, opts ...buildOption) *testServer {
 	t.Helper()
 	cfg := testConfig(t, kind)
 	cfg.Payment = config.Payment{ProviderURL: baseURL}
-	return startServer(t, cfg)
+	return startServer(t, cfg, opts...)
 }
 
 // ---- checkout --------------------------------------------------------------
@@ -413,14 +395,20 @@ func TestIdempotencyKeys(t *testing.T) {
 		expect(t, s.placeOrder(ann, "retry-me", orderLine{p, 1000}), 409) // not enough stock
 		expect(t, s.placeOrder(ann, "retry-me", orderLine{p, 1}), 201)
 
-		// Keys expire: after the janitor, the key starts a new order.
-		s.app.orders.SetTiming(ordersimpl.Timing{IdempotencyTTL: time.Nanosecond})
-		s.app.orders.PurgeIdempotencyKeys(context.Background())
-		fresh := s.placeOrder(ann, "key-1", orderLine{p, 1})
-		expect(t, fresh, 201)
-		if fresh.Header.Get("Idempotent-Replayed") != "" || fresh.JSON(t)["id"] == first.JSON(t)["id"] {
-			t.Fatalf("expired key replayed: %s", fresh.Body)
-		}
+		// Keys expire: once the janitor has purged it, the key starts a new
+		// order (an instance whose keys live 1s, swept every 100ms).
+		ex := serverWithProvider(t, kind, "", func(a *application) {
+			a.ordersTiming = ordersimpl.Timing{IdempotencyTTL: time.Second, JanitorEvery: 100 * time.Millisecond}
+		})
+		_, cat := ex.register("cat@example.com")
+		ep := ex.createProduct(ex.adminToken(), map[string]any{"stock": 100})["id"].(string)
+		placed := ex.placeOrder(cat, "key-1", orderLine{ep, 1})
+		expect(t, placed, 201)
+		waitFor(t, 10*time.Second, "the expired key starts a new order", func() bool {
+			again := ex.placeOrder(cat, "key-1", orderLine{ep, 1})
+			expect(t, again, 201)
+			return again.Header.Get("Idempotent-Replayed") == "" && again.JSON(t)["id"] != placed.JSON(t)["id"]
+		})
 	})
 }
 
@@ -569,8 +557,7 @@ func TestOrdersReadPath(t *testing.T) {
 func TestOrdersStateMachine(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		fp := newFakeProvider(t, "hold")
-		s := serverWithProvider(t, kind, fp.srv.URL)
-		ctx := context.Background()
+		s := serverWithProvider(t, kind, fp.srv.URL, fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		p := s.createProduct(admin, map[string]any{"stock": 100, "price_cents": 250})["id"].(string)
@@ -580,7 +567,9 @@ func TestOrdersStateMachine(t *testing.T) {
 			expect(t, r, 201)
 			return r.JSON(t)["id"].(string)
 		}
-		pay := func(id, mode string) { t.Helper(); payNow(t, s, fp, id, mode) }
+		// The reconciler (test-sized) pays a pending order once its mode is
+		// not "hold"; callers wait for the outcome they expect.
+		pay := fp.set
 
 		// pending -> cancelled (owner): stock back; anything after: 409.
 		o1 := place("o1", 10)
@@ -599,16 +588,16 @@ func TestOrdersStateMachine(t *testing.T) {
 		if s.stockOf(p) != 100 {
 			t.Fatal("stock released twice")
 		}
-		pay(o1, "ok") // no longer pending: no charge at all
-		if fp.createdFor(o1) != 0 {
-			t.Fatal("a cancelled order was charged")
-		}
+		pay(o1, "ok") // no longer pending: no charge at all (checked below)
 
 		// pending -> paid -> shipped; customers cannot ship; shipped is final.
 		o2 := place("o2", 1)
 		expect(t, s.do("POST", "/v1/orders/"+o2+"/ship", admin, nil), 409) // not paid yet
 		pay(o2, "ok")
 		s.waitStatus(ann, o2, "paid", 5*time.Second)
+		if fp.createdFor(o1) != 0 { // the sweeps that paid o2 passed o1 by
+			t.Fatal("a cancelled order was charged")
+		}
 		expect(t, s.do("POST", "/v1/orders/"+o2+"/ship", ann, nil), 403)
 		expect(t, s.do("POST", "/v1/orders/"+o2+"/ship", admin, nil), 200)
 		expect(t, s.do("POST", "/v1/orders/"+o2+"/cancel", admin, nil), 409)
@@ -682,12 +671,11 @@ func TestOrdersStateMachine(t *testing.T) {
 		// Cancel racing the payment of a pending order: one of them wins.
 		o5 := place("o5", 2)
 		before := s.stockOf(p)
-		fp.set(o5, "ok")
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); _ = s.app.orders.PayNow(ctx, o5) }()
-		go func() { defer wg.Done(); _, _ = s.rawDo("POST", "/v1/orders/"+o5+"/cancel", ann, nil) }()
-		wg.Wait()
+		pay(o5, "ok") // the reconciler's next sweep races the cancel
+		time.Sleep(40 * time.Millisecond)
+		if _, err := s.rawDo("POST", "/v1/orders/"+o5+"/cancel", ann, nil); err != nil {
+			t.Fatal(err)
+		}
 		final := s.order(ann, o5)["status"]
 		switch final {
 		case "paid":
@@ -712,8 +700,7 @@ func TestOrdersStateMachine(t *testing.T) {
 func TestPaymentFlakyProviderRecovers(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		fp := newFakeProvider(t, "ok")
-		s := serverWithProvider(t, kind, fp.srv.URL)
-		fastPayments(s)
+		s := serverWithProvider(t, kind, fp.srv.URL, fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		p := s.createProduct(admin, map[string]any{"stock": 50, "price_cents": 999})["id"].(string)
@@ -773,8 +760,7 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 		fp := newFakeProvider(t, "ok")
 		provider := netproxy.Start(t, fp.srv.Listener.Addr().String())
 		provider.SetDown(true)
-		s := serverWithProvider(t, kind, "http://"+provider.Addr())
-		fastPayments(s)
+		s := serverWithProvider(t, kind, "http://"+provider.Addr(), fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		p := s.createProduct(admin, map[string]any{"stock": 50})["id"].(string)
@@ -785,9 +771,9 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 			ids = append(ids, r.JSON(t)["id"].(string))
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for s.app.orders.BreakerState() != "open" {
+		for s.app.orders.Payments().State() != "open" {
 			if time.Now().After(deadline) {
-				t.Fatalf("breaker %s while the provider is down", s.app.orders.BreakerState())
+				t.Fatalf("breaker %s while the provider is down", s.app.orders.Payments().State())
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -817,7 +803,7 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 				t.Fatalf("order %s charged %d times", id, n)
 			}
 		}
-		if st := s.app.orders.BreakerState(); st != "closed" {
+		if st := s.app.orders.Payments().State(); st != "closed" {
 			t.Fatalf("breaker %s after recovery", st)
 		}
 	})
@@ -828,8 +814,7 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 func TestSalesReportRebuild(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		fp := newFakeProvider(t, "ok")
-		s := serverWithProvider(t, kind, fp.srv.URL)
-		fastPayments(s)
+		s := serverWithProvider(t, kind, fp.srv.URL, fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		a := s.createProduct(admin, map[string]any{"stock": 100, "price_cents": 1000, "sku": "SALE-A"})["id"].(string)
@@ -939,7 +924,7 @@ func TestSalesReportRebuild(t *testing.T) {
 func TestOrdersEventPayloadsMatchSchemas(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		fp := newFakeProvider(t, "hold")
-		s := serverWithProvider(t, kind, fp.srv.URL)
+		s := serverWithProvider(t, kind, fp.srv.URL, fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		p := s.createProduct(admin, map[string]any{"stock": 20})["id"].(string)
@@ -948,15 +933,13 @@ func TestOrdersEventPayloadsMatchSchemas(t *testing.T) {
 			expect(t, r, 201)
 			return r.JSON(t)["id"].(string)
 		}
-		pay := func(id, mode string) { t.Helper(); payNow(t, s, fp, id, mode) }
+		pay := fp.set // the test-sized reconciler pays once the mode is not "hold"
 		shipped, paidCancelled, declined, cancelled := place("e1"), place("e2"), place("e3"), place("e4")
 		pay(shipped, "ok")
 		pay(paidCancelled, "ok")
 		pay(declined, "decline")
 		s.waitStatus(ann, shipped, "paid", 5*time.Second)
 		s.waitStatus(ann, paidCancelled, "paid", 5*time.Second)
-		// PayNow may find the bus's own attempt in flight and leave the
-		// decline to its retry: wait for the outcome, not the call.
 		s.waitStatus(ann, declined, "payment_failed", 10*time.Second)
 		expect(t, s.do("POST", "/v1/orders/"+shipped+"/ship", admin, nil), 200)
 		expect(t, s.do("POST", "/v1/orders/"+paidCancelled+"/cancel", admin, nil), 200)

@@ -62,7 +62,10 @@ type application struct {
 	external []auth.External // accepted external token issuers (OIDC), see security.go
 	tracing  *observability.Tracing
 	traceOpt observability.TracingOptions // set by buildOptions (tests)
-	stream   string                       // JetStream stream; "" = the default (tests set their own)
+	// ordersTiming is the payment driver's and key janitor's timing (zero:
+	// production defaults; tests set test-sized values by a buildOption).
+	ordersTiming ordersimpl.Timing
+	stream       string // JetStream stream; "" = the default (tests set their own)
 	// onOpen runs right after the database opens, before anything else
 	// uses it (tests register GORM callbacks here: registering one while
 	// background work runs queries is a data race in GORM).
@@ -191,21 +194,27 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 		Stream: a.stream, Audit: a.audit}); err != nil {
 		return nil, err
 	}
-	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
+	if a.users, err = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
 		Log: log, Audit: a.audit, RefreshTTL: cfg.Auth.RefreshTokenTTL, MFA: a.mfa, Privacy: usersimpl.Privacy{Events: a.events,
-			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) { return a.orders.ListForUser(ctx, id) }},
+			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) {
+				return a.orders.Service().ListForUser(ctx, id)
+			}},
 		// a.rate is built further down, before anything is served.
-		AccountLimit: func(c *gin.Context, account string) bool { return a.rate.LimitAccount(c, ratelimit.GroupAuth, account) }})
-	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
+		AccountLimit: func(c *gin.Context, account string) bool { return a.rate.LimitAccount(c, ratelimit.GroupAuth, account) }}); err != nil {
+		return nil, err
+	}
+	if a.products, err = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, MFA: a.mfa, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
 			SearchEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchEnabled, true) },
 			SKUMatch:      func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.SearchSKUMatch, false) },
-		}})
+		}}); err != nil {
+		return nil, err
+	}
 	if a.orders, err = ordersimpl.New(ordersimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres,
-		Products: a.products, Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
+		Products: a.products.Service(), Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
 		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
-		Audit: a.audit, MFA: a.mfa,
+		Audit: a.audit, MFA: a.mfa, Timing: a.ordersTiming,
 		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Bool(ctx, flags.CheckoutEnabled, true) }}); err != nil {
 		return nil, err
 	}
@@ -213,12 +222,14 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	if err := a.events.Start(a.life); err != nil {
 		return nil, err
 	}
+	a.users.Start(a.life)
+	a.products.Start(a.life)
 	a.orders.Start(a.life)
 
 	if err := a.buildOIDC(); err != nil {
 		return nil, err
 	}
-	if err := a.users.BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
+	if err := a.users.Accounts().BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
 		return nil, fmt.Errorf("bootstrap admin: %w", err)
 	}
 	a.health = health.New(&a.ready,
@@ -233,7 +244,7 @@ func build(ctx context.Context, cfg config.Config, log *slog.Logger, opts ...bui
 	// Non-critical: orders are still accepted and stay pending while the
 	// payment provider is away; the open breaker says so.
 	a.health.Add(health.Check{Name: "payment_provider", Run: func(context.Context) error {
-		if st := a.orders.BreakerState(); st != "closed" {
+		if st := a.orders.Payments().State(); st != "closed" {
 			return fmt.Errorf("breaker %s", st)
 		}
 		return nil
@@ -333,6 +344,12 @@ func (a *application) Close() {
 	}
 	if a.orders != nil {
 		a.orders.Close()
+	}
+	if a.products != nil {
+		a.products.Close()
+	}
+	if a.users != nil {
+		a.users.Close()
 	}
 	if a.events != nil {
 		_ = a.events.Close()
