@@ -458,7 +458,7 @@ stop_pid "$PID_uncached"
 GO_BENCH_OUT=""
 if [ "$GO_BENCH" = 1 ]; then
   step "Go benchmarks (readpath_bench_test.go, embedded SQLite)"
-  GO_BENCH_OUT=$(go test -run '^$' -bench . -benchmem . 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|ok|PASS|FAIL)' || true)
+  GO_BENCH_OUT=$(go test -run '^$' -bench . -benchmem . ./modules/products/productsimpl/ 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|ok|PASS|FAIL)' || true)
   sed 's/^/   /' <<<"$GO_BENCH_OUT"
 fi
 gons() { awk -v n="$1" '$1 ~ "^Benchmark" n "(-[0-9]+)?$" { print $3; exit }' <<<"$GO_BENCH_OUT"; }
@@ -602,7 +602,8 @@ EOF
 
 ## Go benchmarks
 
-\`go test -run '^\$' -bench . -benchmem .\` (readpath_bench_test.go): the
+\`go test -run '^\$' -bench . -benchmem . ./modules/products/productsimpl/\` (readpath_bench_test.go,
+modules/products/productsimpl/listpage_bench_test.go): the
 same pairs in-process through an httptest recorder, on embedded SQLite,
 logger at level info writing to io.Discard. ListFirstPage/ListDeepPage call
 the products service's ListPage (the list cache's miss path) on 100,000
