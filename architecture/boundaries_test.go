@@ -297,7 +297,7 @@ func TestModuleBoundaries(t *testing.T) {
 	imports := map[string]map[string]bool{} // package -> direct imports, tests included
 	for _, p := range pkgs {
 		for kind, is := range map[string]func(string) bool{
-			"root": isRoot, "contract": isContract, "impl": isImpl,
+			"root": isRoot, "contract": isContract, "impl": isImpl, "fake": isFake,
 			"platform": func(p string) bool { return under(p, "platform") },
 			"scripts":  func(p string) bool { return under(p, "scripts") },
 		} {
@@ -311,7 +311,7 @@ func TestModuleBoundaries(t *testing.T) {
 		}
 		imports[short(p.ImportPath)] = set
 	}
-	for _, kind := range []string{"root", "contract", "impl", "platform", "scripts"} {
+	for _, kind := range []string{"root", "contract", "impl", "fake", "platform", "scripts"} {
 		if kinds[kind] == 0 {
 			t.Errorf("no %s package in go list output: the rules check nothing", kind)
 		}

@@ -457,8 +457,8 @@ stop_pid "$PID_uncached"
 # ---------------------------------------------------------------- Go benchmarks
 GO_BENCH_OUT=""
 if [ "$GO_BENCH" = 1 ]; then
-  step "Go benchmarks (modules/app/readpath_bench_test.go, embedded SQLite)"
-  GO_BENCH_OUT=$(go test -run '^$' -bench . -benchmem ./modules/app/ 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|ok|PASS|FAIL)' || true)
+  step "Go benchmarks (modules/app and productsimpl benchmarks, embedded SQLite)"
+  GO_BENCH_OUT=$(go test -run '^$' -bench . -benchmem ./modules/app/ ./modules/products/productsimpl/ 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|ok|PASS|FAIL)' || true)
   sed 's/^/   /' <<<"$GO_BENCH_OUT"
 fi
 gons() { awk -v n="$1" '$1 ~ "^Benchmark" n "(-[0-9]+)?$" { print $3; exit }' <<<"$GO_BENCH_OUT"; }

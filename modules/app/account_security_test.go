@@ -195,7 +195,7 @@ func accountsWithTokens(t *testing.T, s *testServer, n int) []string {
 	t.Helper()
 	tokens := make([]string, n)
 	for i := range tokens {
-		u, err := s.app.users.Register(context.Background(), fmt.Sprintf("other%d@example.com", i), "customer-pass-1", "Other")
+		u, err := s.app.users.Accounts().Register(context.Background(), fmt.Sprintf("other%d@example.com", i), "customer-pass-1", "Other")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -240,7 +240,7 @@ func TestLoginLimitedPerTargetAccountAcrossAddresses(t *testing.T) {
 		cfg.HTTP.TrustedProxies = []string{"127.0.0.1/32", "::1/128"} // X-Forwarded-For names the client
 		s := startServer(t, cfg)
 		const pw = "victim-pass-1"
-		victim, err := s.app.users.Register(context.Background(), "victim@example.com", pw, "Victim")
+		victim, err := s.app.users.Accounts().Register(context.Background(), "victim@example.com", pw, "Victim")
 		if err != nil {
 			t.Fatal(err)
 		}

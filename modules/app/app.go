@@ -60,7 +60,10 @@ type App struct {
 	external []auth.External // accepted external token issuers (OIDC), see oidc.go
 	tracing  *observability.Tracing
 	traceOpt observability.TracingOptions // set by an Option (tests)
-	stream   string                       // JetStream stream; "" = the default (tests set their own)
+	// ordersTiming is the payment driver's and key janitor's timing (zero:
+	// production defaults; tests set test-sized values by an Option).
+	ordersTiming ordersimpl.Timing
+	stream       string // JetStream stream; "" = the default (tests set their own)
 	// onOpen runs right after the database opens, before anything else
 	// uses it (tests register GORM callbacks here: registering one while
 	// background work runs queries is a data race in GORM).
@@ -253,21 +256,27 @@ func (a *App) startShared(ctx context.Context, cursors *query.Codec, rc redis.Un
 // have subscribed to the events they react to.
 func (a *App) startModules(ctx context.Context, cursors *query.Codec) (err error) {
 	cfg, log := a.cfg, a.log
-	a.users = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
+	if a.users, err = usersimpl.New(usersimpl.Deps{DB: a.db.Gorm, Tokens: a.tokens, Cursors: cursors, BaseURL: cfg.HTTP.PublicBaseURL,
 		Log: log, Audit: a.audit, RefreshTTL: cfg.Auth.RefreshTokenTTL, MFA: a.mfa, Privacy: usersimpl.Privacy{Events: a.events,
-			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) { return a.orders.ListForUser(ctx, id) }},
+			OrdersOf: func(ctx context.Context, id string) ([]orders.Order, error) {
+				return a.orders.Service().ListForUser(ctx, id)
+			}},
 		// a.rate is built further down, before anything is served.
-		AccountLimit: func(c *gin.Context, account string) bool { return a.rate.LimitAccount(c, ratelimit.GroupAuth, account) }})
-	a.products = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
+		AccountLimit: func(c *gin.Context, account string) bool { return a.rate.LimitAccount(c, ratelimit.GroupAuth, account) }}); err != nil {
+		return err
+	}
+	if a.products, err = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, MFA: a.mfa, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
 			SearchEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchEnabled) },
 			SKUMatch:      func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchSKUMatch) },
-		}})
+		}}); err != nil {
+		return err
+	}
 	if a.orders, err = ordersimpl.New(ordersimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres,
-		Products: a.products, Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
+		Products: a.products.Service(), Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
 		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
-		Audit: a.audit, MFA: a.mfa,
+		Audit: a.audit, MFA: a.mfa, Timing: a.ordersTiming,
 		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.CheckoutEnabled) }}); err != nil {
 		return err
 	}
@@ -275,12 +284,14 @@ func (a *App) startModules(ctx context.Context, cursors *query.Codec) (err error
 	if err := a.events.Start(a.life); err != nil {
 		return err
 	}
+	a.users.Start(a.life)
+	a.products.Start(a.life)
 	a.orders.Start(a.life)
 
 	if err := a.buildOIDC(); err != nil {
 		return err
 	}
-	if err := a.users.BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
+	if err := a.users.Accounts().BootstrapAdmin(ctx, cfg.Auth.BootstrapAdminEmail, cfg.Auth.BootstrapAdminPassword); err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
 	return nil
@@ -302,7 +313,7 @@ func (a *App) startOperations(rc redis.UniversalClient) error {
 	// Non-critical: orders are still accepted and stay pending while the
 	// payment provider is away; the open breaker says so.
 	a.health.Add(health.Check{Name: "payment_provider", Run: func(context.Context) error {
-		if st := a.orders.BreakerState(); st != "closed" {
+		if st := a.orders.Payments().State(); st != "closed" {
 			return fmt.Errorf("breaker %s", st)
 		}
 		return nil
@@ -351,6 +362,12 @@ func (a *App) Close() {
 	}
 	if a.orders != nil {
 		a.orders.Close()
+	}
+	if a.products != nil {
+		a.products.Close()
+	}
+	if a.users != nil {
+		a.users.Close()
 	}
 	if a.events != nil {
 		_ = a.events.Close()

@@ -127,7 +127,7 @@ func TestRefreshTokenRotationAndReuse(t *testing.T) {
 		// RevokeAllSessions (what account deletion calls) ends every family.
 		a := s.loginTokens("rita@example.com", "customer-pass-1")["refresh_token"].(string)
 		b := s.loginTokens("rita@example.com", "customer-pass-1")["refresh_token"].(string)
-		if err := s.app.users.RevokeAllSessions(context.Background(), id); err != nil {
+		if err := s.app.users.Accounts().RevokeAllSessions(context.Background(), id); err != nil {
 			t.Fatal(err)
 		}
 		expect(t, s.refresh(a), 401)

@@ -121,7 +121,7 @@ func seedCmd(ctx context.Context, cfg config.Config, args []string, stdout io.Wr
 		progressbar.OptionShowCount(), progressbar.OptionThrottle(100*time.Millisecond), progressbar.OptionOnCompletion(func() { fmt.Fprintln(stdout) }))
 	start := time.Now()
 	last := 0
-	err = app.products.Seed(ctx, *count, *batch, func(done int) {
+	err = app.products.Seeder().Seed(ctx, *count, *batch, func(done int) {
 		_ = bar.Add(done - last)
 		last = done
 	})
@@ -151,7 +151,7 @@ func usersCmd(ctx context.Context, cfg config.Config, args []string, stdout io.W
 		return err
 	}
 	defer app.Close()
-	u, created, err := app.users.EnsureAdmin(ctx, *email, *password)
+	u, created, err := app.users.Accounts().EnsureAdmin(ctx, *email, *password)
 	if err != nil {
 		return err
 	}

@@ -85,7 +85,7 @@ func (a *App) consoleLogin(c *gin.Context) {
 	if !a.rate.LimitAccount(c, ratelimit.GroupAuth, req.Email) {
 		return
 	}
-	tok, err := a.users.Login(c.Request.Context(), req.Email, req.Password)
+	tok, err := a.users.Accounts().Login(c.Request.Context(), req.Email, req.Password)
 	consoleTokens(c, tok, err)
 }
 
@@ -95,7 +95,7 @@ func (a *App) consoleMFA(c *gin.Context) {
 		httpx.Error(c, err)
 		return
 	}
-	tok, err := a.users.LoginMFA(c.Request.Context(), req.MFAToken, req.Code)
+	tok, err := a.users.Accounts().LoginMFA(c.Request.Context(), req.MFAToken, req.Code)
 	consoleTokens(c, tok, err)
 }
 
@@ -105,7 +105,7 @@ func (a *App) consoleRefresh(c *gin.Context) {
 		httpx.Error(c, err)
 		return
 	}
-	tok, err := a.users.Refresh(c.Request.Context(), req.RefreshToken)
+	tok, err := a.users.Accounts().Refresh(c.Request.Context(), req.RefreshToken)
 	consoleTokens(c, tok, err)
 }
 
@@ -115,7 +115,7 @@ func (a *App) consoleLogout(c *gin.Context) {
 		httpx.Error(c, err)
 		return
 	}
-	if err := a.users.Logout(c.Request.Context(), req.RefreshToken); err != nil {
+	if err := a.users.Accounts().Logout(c.Request.Context(), req.RefreshToken); err != nil {
 		httpx.Error(c, err)
 		return
 	}
@@ -179,7 +179,7 @@ func (a *App) adminStats(c *gin.Context) {
 	rep, _ := a.health.Evaluate(ctx)
 	out := consoleStats{GeneratedAt: time.Now().UTC().Truncate(time.Millisecond), Traffic: tr,
 		Status: rep.Status, Checks: rep.Checks, Degraded: []string{},
-		Breakers: map[string]string{"payment_provider": a.orders.BreakerState(), "redis": a.cache.Stats().Breaker}}
+		Breakers: map[string]string{"payment_provider": a.orders.Payments().State(), "redis": a.cache.Stats().Breaker}}
 	for name, v := range rep.Checks {
 		if v != "ok" {
 			out.Degraded = append(out.Degraded, name+": "+v)

@@ -41,7 +41,7 @@ func TestKeysetQueryUsesIndexRangeScan(t *testing.T) {
 	queries := &listQueries{}
 	s := startServer(t, testConfig(t, postgresStore), func(a *App) { a.onOpen = queries.register })
 	ctx := context.Background()
-	if err := s.app.products.Seed(ctx, rows, 1000, func(int) {}); err != nil {
+	if err := s.app.products.Seeder().Seed(ctx, rows, 1000, func(int) {}); err != nil {
 		t.Fatalf("seed: %v", err)
 	}
 	if err := s.app.db.Gorm.Exec("ANALYZE products").Error; err != nil {

@@ -20,7 +20,7 @@ func (a *App) buildOIDC() error {
 		RoleClaim: o.RoleClaim, AdminValue: o.AdminValue, RefreshInterval: o.JWKSRefresh,
 		UnknownKIDRefresh: o.UnknownKIDRefresh},
 		func(ctx context.Context, id oidc.Identity) (string, error) {
-			return a.users.ProvisionExternal(ctx, id.Subject, id.Email, id.Name, id.Role)
+			return a.users.Accounts().ProvisionExternal(ctx, id.Subject, id.Email, id.Name, id.Role)
 		}, a.log.With("component", "oidc"))
 	if err != nil {
 		return &config.Error{Setting: "OIDC_ISSUER (auth.oidc)", Problem: fmt.Sprint(err)}

@@ -5,7 +5,6 @@ import (
 	"example.com/productapi/platform/testkit/netproxy"
 
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -104,13 +103,13 @@ func (s *testServer) waitStatus(token, id, want string, within time.Duration) ma
 	}
 }
 
-// fastPayments makes the payment driver's timing test-sized.
-func fastPayments(s *testServer) {
-	s.app.orders.SetTiming(ordersimpl.Timing{
+// fastPayments (an Option) makes the payment driver's timing test-sized.
+func fastPayments(a *App) {
+	a.ordersTiming = ordersimpl.Timing{
 		ReconcileEvery: 50 * time.Millisecond, ReconcileAfter: time.Millisecond,
 		RetryBase: 30 * time.Millisecond, RetryMax: 200 * time.Millisecond,
 		PaymentLease: 2 * time.Second, CallTimeout: 150 * time.Millisecond, BreakerCooldown: 150 * time.Millisecond,
-	})
+	}
 }
 
 // fakeProvider is an idempotent payment provider with scripted behaviour.
@@ -211,30 +210,13 @@ func (f *fakeProvider) createdFor(orderID string) int {
 	return f.created[orderID]
 }
 
-// payNow pays one pending order now with the fake provider answering mode.
-// "hold" orders make the bus's attempts fail, which may open the breaker:
-// each try starts from a fresh, closed breaker.
-func payNow(t *testing.T, s *testServer, fp *fakeProvider, id, mode string) {
-	t.Helper()
-	fp.set(id, mode)
-	var err error
-	for i := 0; i < 50; i++ {
-		s.app.orders.SetTiming(ordersimpl.Timing{BreakerCooldown: time.Minute})
-		if err = s.app.orders.PayNow(context.Background(), id); err == nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("pay %s: %v", id, err)
-}
-
 // serverWithProvider starts an instance that pays through baseURL ("":
 // the built-in simulated provider).
-func serverWithProvider(t *testing.T, kind storeKind, baseURL string) *testServer {
+func serverWithProvider(t *testing.T, kind storeKind, baseURL string, opts ...Option) *testServer {
 	t.Helper()
 	cfg := testConfig(t, kind)
 	cfg.Payment = config.Payment{ProviderURL: baseURL}
-	return startServer(t, cfg)
+	return startServer(t, cfg, opts...)
 }
 
 // ---- checkout --------------------------------------------------------------
@@ -414,14 +396,20 @@ func TestIdempotencyKeys(t *testing.T) {
 		expect(t, s.placeOrder(ann, "retry-me", orderLine{p, 1000}), 409) // not enough stock
 		expect(t, s.placeOrder(ann, "retry-me", orderLine{p, 1}), 201)
 
-		// Keys expire: after the janitor, the key starts a new order.
-		s.app.orders.SetTiming(ordersimpl.Timing{IdempotencyTTL: time.Nanosecond})
-		s.app.orders.PurgeIdempotencyKeys(context.Background())
-		fresh := s.placeOrder(ann, "key-1", orderLine{p, 1})
-		expect(t, fresh, 201)
-		if fresh.Header.Get("Idempotent-Replayed") != "" || fresh.JSON(t)["id"] == first.JSON(t)["id"] {
-			t.Fatalf("expired key replayed: %s", fresh.Body)
-		}
+		// Keys expire: once the janitor has purged it, the key starts a new
+		// order (an instance whose keys live 1s, swept every 100ms).
+		ex := serverWithProvider(t, kind, "", func(a *App) {
+			a.ordersTiming = ordersimpl.Timing{IdempotencyTTL: time.Second, JanitorEvery: 100 * time.Millisecond}
+		})
+		_, cat := ex.register("cat@example.com")
+		ep := ex.createProduct(ex.adminToken(), map[string]any{"stock": 100})["id"].(string)
+		placed := ex.placeOrder(cat, "key-1", orderLine{ep, 1})
+		expect(t, placed, 201)
+		testkit.Eventually(t, 10*time.Second, "the expired key starts a new order", func() bool {
+			again := ex.placeOrder(cat, "key-1", orderLine{ep, 1})
+			expect(t, again, 201)
+			return again.Header.Get("Idempotent-Replayed") == "" && again.JSON(t)["id"] != placed.JSON(t)["id"]
+		})
 	})
 }
 
@@ -570,8 +558,7 @@ func TestOrdersReadPath(t *testing.T) {
 func TestOrdersStateMachine(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		fp := newFakeProvider(t, "hold")
-		s := serverWithProvider(t, kind, fp.srv.URL)
-		ctx := context.Background()
+		s := serverWithProvider(t, kind, fp.srv.URL, fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		p := s.createProduct(admin, map[string]any{"stock": 100, "price_cents": 250})["id"].(string)
@@ -581,7 +568,9 @@ func TestOrdersStateMachine(t *testing.T) {
 			expect(t, r, 201)
 			return r.JSON(t)["id"].(string)
 		}
-		pay := func(id, mode string) { t.Helper(); payNow(t, s, fp, id, mode) }
+		// The reconciler (test-sized) pays a pending order once its mode is
+		// not "hold"; callers wait for the outcome they expect.
+		pay := fp.set
 
 		// pending -> cancelled (owner): stock back; anything after: 409.
 		o1 := place("o1", 10)
@@ -600,16 +589,16 @@ func TestOrdersStateMachine(t *testing.T) {
 		if s.stockOf(p) != 100 {
 			t.Fatal("stock released twice")
 		}
-		pay(o1, "ok") // no longer pending: no charge at all
-		if fp.createdFor(o1) != 0 {
-			t.Fatal("a cancelled order was charged")
-		}
+		pay(o1, "ok") // no longer pending: no charge at all (checked below)
 
 		// pending -> paid -> shipped; customers cannot ship; shipped is final.
 		o2 := place("o2", 1)
 		expect(t, s.do("POST", "/v1/orders/"+o2+"/ship", admin, nil), 409) // not paid yet
 		pay(o2, "ok")
 		s.waitStatus(ann, o2, "paid", 5*time.Second)
+		if fp.createdFor(o1) != 0 { // the sweeps that paid o2 passed o1 by
+			t.Fatal("a cancelled order was charged")
+		}
 		expect(t, s.do("POST", "/v1/orders/"+o2+"/ship", ann, nil), 403)
 		expect(t, s.do("POST", "/v1/orders/"+o2+"/ship", admin, nil), 200)
 		expect(t, s.do("POST", "/v1/orders/"+o2+"/cancel", admin, nil), 409)
@@ -683,12 +672,11 @@ func TestOrdersStateMachine(t *testing.T) {
 		// Cancel racing the payment of a pending order: one of them wins.
 		o5 := place("o5", 2)
 		before := s.stockOf(p)
-		fp.set(o5, "ok")
-		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() { defer wg.Done(); _ = s.app.orders.PayNow(ctx, o5) }()
-		go func() { defer wg.Done(); _, _ = s.rawDo("POST", "/v1/orders/"+o5+"/cancel", ann, nil) }()
-		wg.Wait()
+		pay(o5, "ok") // the reconciler's next sweep races the cancel
+		time.Sleep(40 * time.Millisecond)
+		if _, err := s.rawDo("POST", "/v1/orders/"+o5+"/cancel", ann, nil); err != nil {
+			t.Fatal(err)
+		}
 		final := s.order(ann, o5)["status"]
 		switch final {
 		case "paid":
@@ -713,8 +701,7 @@ func TestOrdersStateMachine(t *testing.T) {
 func TestPaymentFlakyProviderRecovers(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		fp := newFakeProvider(t, "ok")
-		s := serverWithProvider(t, kind, fp.srv.URL)
-		fastPayments(s)
+		s := serverWithProvider(t, kind, fp.srv.URL, fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		p := s.createProduct(admin, map[string]any{"stock": 50, "price_cents": 999})["id"].(string)
@@ -774,8 +761,7 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 		fp := newFakeProvider(t, "ok")
 		provider := netproxy.Start(t, fp.srv.Listener.Addr().String())
 		provider.SetDown(true)
-		s := serverWithProvider(t, kind, "http://"+provider.Addr())
-		fastPayments(s)
+		s := serverWithProvider(t, kind, "http://"+provider.Addr(), fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		p := s.createProduct(admin, map[string]any{"stock": 50})["id"].(string)
@@ -786,7 +772,7 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 			ids = append(ids, r.JSON(t)["id"].(string))
 		}
 		testkit.Eventually(t, 10*time.Second, "the breaker to open while the provider is down", func() bool {
-			return s.app.orders.BreakerState() == "open"
+			return s.app.orders.Payments().State() == "open"
 		})
 		for _, id := range ids {
 			if st := s.order(ann, id)["status"]; st != "pending" {
@@ -811,7 +797,7 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 				t.Fatalf("order %s charged %d times", id, n)
 			}
 		}
-		if st := s.app.orders.BreakerState(); st != "closed" {
+		if st := s.app.orders.Payments().State(); st != "closed" {
 			t.Fatalf("breaker %s after recovery", st)
 		}
 	})
@@ -822,8 +808,7 @@ func TestPaymentProviderDownThenBack(t *testing.T) {
 func TestSalesReportRebuild(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		fp := newFakeProvider(t, "ok")
-		s := serverWithProvider(t, kind, fp.srv.URL)
-		fastPayments(s)
+		s := serverWithProvider(t, kind, fp.srv.URL, fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		a := s.createProduct(admin, map[string]any{"stock": 100, "price_cents": 1000, "sku": "SALE-A"})["id"].(string)
@@ -929,7 +914,7 @@ func TestSalesReportRebuild(t *testing.T) {
 func TestOrdersEventPayloadsMatchSchemas(t *testing.T) {
 	eachStore(t, func(t *testing.T, kind storeKind) {
 		fp := newFakeProvider(t, "hold")
-		s := serverWithProvider(t, kind, fp.srv.URL)
+		s := serverWithProvider(t, kind, fp.srv.URL, fastPayments)
 		admin := s.adminToken()
 		_, ann := s.register("ann@example.com")
 		p := s.createProduct(admin, map[string]any{"stock": 20})["id"].(string)
@@ -938,15 +923,13 @@ func TestOrdersEventPayloadsMatchSchemas(t *testing.T) {
 			expect(t, r, 201)
 			return r.JSON(t)["id"].(string)
 		}
-		pay := func(id, mode string) { t.Helper(); payNow(t, s, fp, id, mode) }
+		pay := fp.set // the test-sized reconciler pays once the mode is not "hold"
 		shipped, paidCancelled, declined, cancelled := place("e1"), place("e2"), place("e3"), place("e4")
 		pay(shipped, "ok")
 		pay(paidCancelled, "ok")
 		pay(declined, "decline")
 		s.waitStatus(ann, shipped, "paid", 5*time.Second)
 		s.waitStatus(ann, paidCancelled, "paid", 5*time.Second)
-		// PayNow may find the bus's own attempt in flight and leave the
-		// decline to its retry: wait for the outcome, not the call.
 		s.waitStatus(ann, declined, "payment_failed", 10*time.Second)
 		expect(t, s.do("POST", "/v1/orders/"+shipped+"/ship", admin, nil), 200)
 		expect(t, s.do("POST", "/v1/orders/"+paidCancelled+"/cancel", admin, nil), 200)

@@ -122,7 +122,7 @@ func TestPaymentRecoversAfterOutage(t *testing.T) {
 		if paid := count("SELECT count(*) FROM orders WHERE status <> 'pending'"); paid != 0 {
 			t.Fatalf("%d orders were no longer pending while the provider was down", paid)
 		}
-		if st := s.app.orders.BreakerState(); st == "closed" {
+		if st := s.app.orders.Payments().State(); st == "closed" {
 			t.Fatalf("breaker %s after a %v outage", st, outage)
 		}
 
@@ -136,7 +136,7 @@ func TestPaymentRecoversAfterOutage(t *testing.T) {
 			}
 			if time.Since(back) > 30*time.Second {
 				t.Fatalf("%d of %d orders paid 30 s after the provider came back (breaker %s)",
-					count("SELECT count(*) FROM orders WHERE status = 'paid'"), n, s.app.orders.BreakerState())
+					count("SELECT count(*) FROM orders WHERE status = 'paid'"), n, s.app.orders.Payments().State())
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

@@ -35,7 +35,6 @@ import (
 
 	"example.com/productapi/platform/config"
 	"example.com/productapi/platform/observability"
-	"example.com/productapi/platform/query"
 	"example.com/productapi/platform/server"
 )
 
@@ -86,7 +85,7 @@ func newBenchInstance(b *testing.B, opts ...Option) *benchInstance {
 // seed inserts n demo products through the module's batched seed path.
 func (bi *benchInstance) seed(b *testing.B, n int) {
 	b.Helper()
-	if err := bi.app.products.Seed(context.Background(), n, 1000, func(int) {}); err != nil {
+	if err := bi.app.products.Seeder().Seed(context.Background(), n, 1000, func(int) {}); err != nil {
 		b.Fatalf("seed: %v", err)
 	}
 }
@@ -199,75 +198,6 @@ func BenchmarkBareGinHandlerNotModified(b *testing.B) {
 	for b.Loop() {
 		benchServe(b, r, req, http.StatusNotModified)
 	}
-}
-
-// List benchmarks: the store's real keyset query for page 1 and for the
-// last page (page 5,000 of 100,000 rows at limit=20), through the products
-// service's ListPage, i.e. the list cache's miss path without the cache
-// (served from cache, both pages cost the same trivially). What they show
-// is that depth does not cost: the ratio should be about 1. scripts/bench.sh
-// does the same on Postgres (SQL and HTTP). Each seeds its own 100,000 rows
-// on SQLite: a few seconds of setup, run once per benchmark (b.Loop).
-const (
-	listRows  = 100_000
-	listLimit = 20
-)
-
-// listSpec mirrors the products module's ListSpec (modules/products/
-// internal/httpapi), which the root package may not import.
-var listSpec = query.Spec{
-	Resource: "products",
-	Fields:   []string{"id", "sku", "name", "description", "price_cents", "currency", "stock", "category", "created_at", "updated_at"},
-	Sorts:    []string{"created_at", "price_cents", "name"}, DefaultSort: "-created_at",
-	Filters: map[string]query.FilterKind{
-		"category": query.FilterString, "min_price_cents": query.FilterNonNegInt, "max_price_cents": query.FilterNonNegInt,
-		"in_stock": query.FilterBool, "q": query.FilterString,
-	},
-	DefaultLimit: 20, MaxLimit: 100,
-}
-
-func listFixture(b *testing.B) (*benchInstance, query.Params) {
-	b.Helper()
-	bi := newBenchInstance(b)
-	bi.seed(b, listRows)
-	p, err := query.Parse(listSpec, url.Values{"limit": {fmt.Sprint(listLimit)}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return bi, p
-}
-
-func benchListPage(b *testing.B, bi *benchInstance, p query.Params, ks *query.Keyset) {
-	b.Helper()
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		rows, _, err := bi.app.products.ListPage(ctx, p, ks)
-		if err != nil || len(rows) != listLimit {
-			b.Fatalf("page: %d rows, %v", len(rows), err)
-		}
-	}
-}
-
-func BenchmarkListFirstPage(b *testing.B) {
-	bi, p := listFixture(b)
-	benchListPage(b, bi, p, nil)
-}
-
-func BenchmarkListDeepPage(b *testing.B) {
-	bi, p := listFixture(b)
-	// The position a client holds after walking to the last page: the
-	// keyset of the row just before it in -created_at order.
-	var pos struct {
-		CreatedAt time.Time
-		ID        string
-	}
-	if err := bi.app.db.Gorm.Raw("SELECT created_at, id FROM products ORDER BY created_at DESC, id DESC LIMIT 1 OFFSET ?",
-		listRows-listLimit-1).Scan(&pos).Error; err != nil || pos.ID == "" {
-		b.Fatalf("deep position: %+v %v", pos, err)
-	}
-	ks := &query.Keyset{Value: pos.CreatedAt.UTC(), ID: pos.ID}
-	benchListPage(b, bi, p, ks)
 }
 
 // The HTTP list page served from the list cache, deep cursor included, is

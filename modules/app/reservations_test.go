@@ -20,7 +20,7 @@ func TestStockReservations(t *testing.T) {
 		s := newServer(t, kind)
 		admin := s.adminToken()
 		ctx := context.Background()
-		mod := s.app.products
+		mod := s.app.products.Service()
 		stockOf := func(id string) float64 {
 			t.Helper()
 			return s.do("GET", "/v1/products/"+id, "", nil).JSON(t)["stock"].(float64)

@@ -1,7 +1,7 @@
 // Package orders is the contract of the orders module: the Order type, the
 // Service other modules may call, its errors and its versioned event
-// payloads. It is a leaf package; ordersimpl implements it and only main.go
-// imports that.
+// payloads. It is a leaf package; ordersimpl implements it and only the
+// composition root imports that.
 package orders
 
 import (
@@ -52,6 +52,14 @@ type Service interface {
 	// ListForUser returns every order of a user, oldest first, with items
 	// (for the privacy export).
 	ListForUser(ctx context.Context, userID string) ([]Order, error)
+}
+
+// Payments is what the composition root reads of the payment driver, and
+// no peer needs: the provider's circuit state for /readyz and the console.
+type Payments interface {
+	// State is the payment provider circuit's state: "closed",
+	// "half-open" or "open".
+	State() string
 }
 
 // Errors with stable codes.

@@ -1,6 +1,6 @@
 // Package products is the contract of the products module: the Product type,
 // the Service other modules may call and its errors. It is a leaf package;
-// productsimpl implements it and only main.go imports that.
+// productsimpl implements it and only the composition root imports that.
 package products
 
 import (
@@ -45,6 +45,14 @@ type Service interface {
 	Release(ctx context.Context, reservationID string) (released bool, err error)
 }
 
+// Seeder loads demo products in bulk. It is not for peers: the composition
+// root's `seed` command (and benchmarks) use it, so it stays out of Service.
+type Seeder interface {
+	// Seed inserts n products in batches of batch, calling progress with
+	// the running total after each batch, and drops every cached list.
+	Seed(ctx context.Context, n, batch int, progress func(done int)) error
+}
+
 // Line asks for quantity units of a product.
 type Line struct {
 	ProductID string
@@ -71,3 +79,24 @@ var (
 	ErrUnknownProduct = apperr.New(apperr.KindValidation, "products.unknown_product", "unknown product")
 	ErrMixedCurrency  = apperr.New(apperr.KindValidation, "products.mixed_currency", "all products of one reservation must share a currency")
 )
+
+// EventProductChanged is published (through the outbox, in the transaction
+// of the write) when an admin creates, updates or deletes a product. Schema:
+// docs/events/products.product_changed.v1.schema.json.
+const EventProductChanged = "products.product_changed.v1"
+
+// ProductChangedV1 is the payload of products.product_changed.v1. Stock
+// taken or returned by reservations is not announced here: the orders
+// events carry those quantities.
+type ProductChangedV1 struct {
+	ProductID  string    `json:"product_id"`
+	Change     string    `json:"change"` // created | updated | deleted
+	Version    int64     `json:"version,omitempty"`
+	SKU        string    `json:"sku,omitempty"`
+	Name       string    `json:"name,omitempty"`
+	PriceCents *int64    `json:"price_cents,omitempty"`
+	Currency   string    `json:"currency,omitempty"`
+	Stock      *int64    `json:"stock,omitempty"`
+	Category   *string   `json:"category,omitempty"`
+	ChangedAt  time.Time `json:"changed_at"`
+}

@@ -1,12 +1,12 @@
-// Package ordersimpl wires the orders module. Only main.go imports it;
-// other modules depend on the orders contract package instead.
+// Package ordersimpl wires the orders module. Only the composition root
+// imports it; other modules depend on the orders contract package instead.
 package ordersimpl
 
 import (
+	"cmp"
 	"context"
 	"errors"
-	"example.com/productapi/platform/audit"
-	"example.com/productapi/platform/auth"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -25,25 +25,28 @@ import (
 	"example.com/productapi/modules/orders/internal/store"
 	"example.com/productapi/modules/products"
 	"example.com/productapi/modules/users"
+	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/query"
 )
 
-// Deps are what the module needs from the platform and its peers.
+// Deps are what the module needs from the platform and its peers. DB,
+// Products, Events and Cursors are required.
 type Deps struct {
 	DB       *gorm.DB
 	Postgres bool
 	Products products.Service
 	Events   *events.Bus
 	Cursors  *query.Codec
-	Log      *slog.Logger
+	Log      *slog.Logger // nil: slog.Default()
 	// Registry receives the module's metrics (nil: not exported).
 	Registry prometheus.Registerer
 	// PaymentProviderURL is the provider's base URL; empty selects the
 	// built-in simulated provider that approves every charge.
 	PaymentProviderURL string
 	// Timing fine-tunes payments and the key janitor; zero fields take
-	// defaults.
+	// defaults. Fixed at construction (tests pass test-sized values here).
 	Timing  Timing
 	BaseURL string
 	// CheckoutEnabled is the orders.checkout_enabled switch (nil: always on).
@@ -91,24 +94,23 @@ func (t Timing) payment() app.PaymentTiming {
 		RetryBase: t.RetryBase, RetryMax: t.RetryMax, Lease: t.PaymentLease, ProbeEvery: t.ProbeEvery}
 }
 
-// Module is the wired orders module.
+// Module is the wired orders module. It hands out its contract, never the
+// use cases behind it.
 type Module struct {
-	*app.Service
+	svc      *app.Service
 	store    *store.Store
 	payer    *app.Payer
 	provider payments.Provider
 	sales    *salesview.View
 	handlers *httpapi.Handlers
 	log      *slog.Logger
+	ttl      time.Duration // Idempotency-Keys older than this are purged
+	janitor  time.Duration // how often
 
-	mu      sync.Mutex
-	ttl     time.Duration
-	janitor time.Duration
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
-
-var _ orders.Service = (*Module)(nil)
 
 // Consumer names on the bus.
 const (
@@ -117,11 +119,20 @@ const (
 	ConsumerPrivacy = "orders-privacy"
 )
 
-// New builds the module and subscribes its event consumers (call it before
-// the bus starts).
+// New checks d, builds the module and subscribes its event consumers (call
+// it before the bus starts).
 func New(d Deps) (*Module, error) {
-	if d.DB == nil || d.Products == nil || d.Events == nil || d.Cursors == nil {
-		return nil, errors.New("ordersimpl: DB, Products, Events and Cursors are required")
+	var missing []error
+	for _, dep := range []struct {
+		name   string
+		absent bool
+	}{{"DB", d.DB == nil}, {"Products", d.Products == nil}, {"Events", d.Events == nil}, {"Cursors", d.Cursors == nil}} {
+		if dep.absent {
+			missing = append(missing, fmt.Errorf("ordersimpl: Deps.%s is required", dep.name))
+		}
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
 	}
 	log := d.Log
 	if log == nil {
@@ -146,13 +157,13 @@ func New(d Deps) (*Module, error) {
 		})
 	}
 	m.store = store.New(d.DB, d.Postgres)
-	m.Service = app.New(m.store, d.Products, d.Events, log, mx.placed, d.Audit)
-	m.payer = app.NewPayer(m.Service, m.store, m.provider, d.Timing.payment(), log, mx.payments)
+	m.svc = app.New(m.store, d.Products, d.Events, log, mx.placed, d.Audit)
+	m.payer = app.NewPayer(m.svc, m.store, m.provider, d.Timing.payment(), log, mx.payments)
 	m.sales = salesview.New(d.DB, d.Postgres, d.Events)
-	m.handlers = httpapi.NewHandlers(m.Service, m.sales, d.Cursors, d.BaseURL, d.CheckoutEnabled)
+	m.handlers = httpapi.NewHandlers(m.svc, m.sales, d.Cursors, d.BaseURL, d.CheckoutEnabled)
 	m.handlers.AdminMFA, m.handlers.AdminActingMFA = d.MFA.For("admin.orders"), d.MFA.ForAdmins("admin.orders")
-	m.ttl = firstPositive(d.Timing.IdempotencyTTL, 24*time.Hour)
-	m.janitor = firstPositive(d.Timing.JanitorEvery, 10*time.Minute)
+	m.ttl = cmp.Or(d.Timing.IdempotencyTTL, 24*time.Hour)
+	m.janitor = cmp.Or(d.Timing.JanitorEvery, 10*time.Minute)
 
 	// Payments call a remote system: not transactional, the handler is
 	// idempotent itself (pending-only, leased, provider idempotency key).
@@ -161,18 +172,16 @@ func New(d Deps) (*Module, error) {
 	// event counts exactly once.
 	d.Events.SubscribeWith(salesview.Consumer, salesview.Types, events.SubscribeOptions{Transactional: true}, m.sales.Handle)
 	// The right to erasure: local writes only, so transactional.
-	d.Events.SubscribeWith(ConsumerPrivacy, []string{users.EventUserErased}, events.SubscribeOptions{Transactional: true}, m.Service.HandleUserErased)
+	d.Events.SubscribeWith(ConsumerPrivacy, []string{users.EventUserErased}, events.SubscribeOptions{Transactional: true}, m.svc.HandleUserErased)
 	return m, nil
 }
 
-func firstPositive(ds ...time.Duration) time.Duration {
-	for _, d := range ds {
-		if d > 0 {
-			return d
-		}
-	}
-	return 0
-}
+// Service is the module's contract, for peers (users' privacy export).
+func (m *Module) Service() orders.Service { return m.svc }
+
+// Payments reports the payment provider's circuit for /readyz and the
+// console; see orders.Payments.
+func (m *Module) Payments() orders.Payments { return m.provider }
 
 // Routes mounts the module under /v1.
 func (m *Module) Routes(v1 *gin.RouterGroup) { m.handlers.Routes(v1) }
@@ -191,21 +200,18 @@ func (m *Module) Start(ctx context.Context) {
 	go func() {
 		defer m.wg.Done()
 		for {
-			m.mu.Lock()
-			every, ttl := m.janitor, m.ttl
-			m.mu.Unlock()
-			m.purge(ctx, ttl)
+			m.purge(ctx)
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(every):
+			case <-time.After(m.janitor):
 			}
 		}
 	}()
 }
 
-func (m *Module) purge(ctx context.Context, ttl time.Duration) {
-	n, err := m.Service.PurgeKeys(ctx, ttl)
+func (m *Module) purge(ctx context.Context) {
+	n, err := m.svc.PurgeKeys(ctx, m.ttl)
 	if err != nil && ctx.Err() == nil {
 		m.log.WarnContext(ctx, "idempotency key janitor", "err", err)
 	} else if n > 0 {
@@ -223,43 +229,6 @@ func (m *Module) Close() {
 	}
 	m.payer.Wait()
 	m.wg.Wait()
-}
-
-// BreakerState is the payment provider circuit's state ("closed",
-// "half-open", "open"), for /readyz.
-func (m *Module) BreakerState() string { return m.provider.State() }
-
-// SetTiming changes the timing at run time (zero fields keep defaults).
-// Tests use it to make retries and sweeps fast; the provider's breaker is
-// replaced by a fresh closed one when BreakerCooldown is set.
-func (m *Module) SetTiming(t Timing) {
-	m.payer.SetTiming(t.payment())
-	if h, ok := m.provider.(*payments.HTTP); ok {
-		h.SetTiming(t.CallTimeout, t.BreakerCooldown)
-	}
-	m.mu.Lock()
-	if t.IdempotencyTTL > 0 {
-		m.ttl = t.IdempotencyTTL
-	}
-	if t.JanitorEvery > 0 {
-		m.janitor = t.JanitorEvery
-	}
-	m.mu.Unlock()
-}
-
-// PayNow attempts the payment of one pending order now, as the reconciler
-// would (no-op when it is not pending or a charge is in flight).
-func (m *Module) PayNow(ctx context.Context, orderID string) error { return m.payer.Pay(ctx, orderID) }
-
-// ReconcilePayments runs one reconciler sweep now (operators, tests).
-func (m *Module) ReconcilePayments(ctx context.Context) { m.payer.Reconcile(ctx) }
-
-// PurgeIdempotencyKeys runs the janitor once now.
-func (m *Module) PurgeIdempotencyKeys(ctx context.Context) {
-	m.mu.Lock()
-	ttl := m.ttl
-	m.mu.Unlock()
-	m.purge(ctx, ttl)
 }
 
 type metrics struct {

@@ -1,12 +1,10 @@
-// Package productsimpl wires the products module. Only main.go imports it;
-// other modules depend on the products contract package instead.
+// Package productsimpl wires the products module. Only the composition root
+// imports it; other modules depend on the products contract package instead.
 package productsimpl
 
 import (
 	"context"
-	"example.com/productapi/platform/audit"
-	"example.com/productapi/platform/auth"
-	"example.com/productapi/platform/events"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -20,18 +18,22 @@ import (
 	prodcache "example.com/productapi/modules/products/internal/cache"
 	"example.com/productapi/modules/products/internal/httpapi"
 	"example.com/productapi/modules/products/internal/store"
+	"example.com/productapi/platform/audit"
+	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/cache"
+	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/ids"
 	"example.com/productapi/platform/query"
 )
 
-// Deps are what the module needs from the platform.
+// Deps are what the module needs from the platform. DB, Cache, Cursors,
+// Events and Audit are required.
 type Deps struct {
 	DB       *gorm.DB
 	Postgres bool
 	Cache    *cache.Cache
 	Cursors  *query.Codec
-	Log      *slog.Logger
+	Log      *slog.Logger // nil: slog.Default()
 	HTTP     HTTPOptions
 	Events   *events.Bus // products.product_changed.v1 goes to its outbox
 	Audit    *audit.Log  // admin writes are recorded here
@@ -44,25 +46,54 @@ type Deps struct {
 // the search switch).
 type HTTPOptions = httpapi.Options
 
-// Module is the wired products module.
+// Module is the wired products module. It hands out its contract, never
+// the use cases behind it.
 type Module struct {
-	*app.Service
+	svc      *app.Service
 	store    *prodcache.Store
 	handlers *httpapi.Handlers
 }
 
-var _ products.Service = (*Module)(nil)
-
-func New(d Deps) *Module {
-	st := prodcache.New(store.New(d.DB, d.Postgres, d.Cursors), d.Cache, d.Log.With("module", "products"))
+// New checks d and builds the module.
+func New(d Deps) (*Module, error) {
+	var missing []error
+	for _, dep := range []struct {
+		name   string
+		absent bool
+	}{{"DB", d.DB == nil}, {"Cache", d.Cache == nil}, {"Cursors", d.Cursors == nil}, {"Events", d.Events == nil}, {"Audit", d.Audit == nil}} {
+		if dep.absent {
+			missing = append(missing, fmt.Errorf("productsimpl: Deps.%s is required", dep.name))
+		}
+	}
+	if err := errors.Join(missing...); err != nil {
+		return nil, err
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	st := prodcache.New(store.New(d.DB, d.Postgres, d.Cursors), d.Cache, log.With("module", "products"))
 	svc := app.New(st, d.Events, d.Audit)
 	h := httpapi.NewHandlers(svc, d.Cursors, d.HTTP)
 	h.AdminMFA = d.MFA.For("admin.products")
-	return &Module{Service: svc, store: st, handlers: h}
+	return &Module{svc: svc, store: st, handlers: h}, nil
 }
+
+// Service is the module's contract, for peers (orders reserves stock).
+func (m *Module) Service() products.Service { return m.svc }
+
+// Seeder loads demo data (the seed command); see products.Seeder.
+func (m *Module) Seeder() products.Seeder { return seeder{m} }
 
 // Routes mounts the module under /v1.
 func (m *Module) Routes(v1 *gin.RouterGroup) { m.handlers.Routes(v1) }
+
+// Start and Close give products the lifecycle every module has; products
+// runs no background work of its own (its cache is the platform's).
+func (m *Module) Start(context.Context) {}
+
+// Close: see Start.
+func (m *Module) Close() {}
 
 var (
 	seedCategories = []string{"books", "electronics", "garden", "kitchen", "music", "outdoor", "toys", "clothing"}
@@ -70,10 +101,12 @@ var (
 	seedNouns      = []string{"Lamp", "Kettle", "Backpack", "Speaker", "Notebook", "Chair", "Drill", "Jacket", "Guitar", "Tent"}
 )
 
+type seeder struct{ m *Module }
+
 // Seed inserts n demo products in batches, calling progress after each batch.
 // SKUs carry a run prefix so seeding twice adds a second catalogue instead
 // of failing on duplicates.
-func (m *Module) Seed(ctx context.Context, n, batch int, progress func(done int)) error {
+func (s seeder) Seed(ctx context.Context, n, batch int, progress func(done int)) error {
 	run := time.Now().UTC().Format("060102150405")
 	base := time.Now().UTC().Add(-time.Duration(n) * time.Second).Truncate(time.Microsecond)
 	rows := make([]store.Row, 0, batch)
@@ -93,7 +126,7 @@ func (m *Module) Seed(ctx context.Context, n, batch int, progress func(done int)
 			UpdatedAt:   created,
 		})
 		if len(rows) == batch || i == n-1 {
-			if err := m.store.CreateBatch(ctx, rows); err != nil {
+			if err := s.m.store.CreateBatch(ctx, rows); err != nil {
 				return fmt.Errorf("seed batch ending at %d: %w", i+1, err)
 			}
 			progress(i + 1)

@@ -38,7 +38,7 @@ func Stores(t *testing.T, modules ...string) []Store {
 }
 
 // SQLite opens a migrated embedded store in the test's temp dir.
-func SQLite(t *testing.T, modules ...string) *db.DB {
+func SQLite(t testing.TB, modules ...string) *db.DB {
 	t.Helper()
 	cfg := dbConfig()
 	cfg.SQLitePath = filepath.Join(t.TempDir(), "test.db")
@@ -50,7 +50,7 @@ func dbConfig() config.Database {
 		QueryTimeout: 10 * time.Second, ConnectTimeout: 5 * time.Second}
 }
 
-func openAndMigrate(t *testing.T, cfg config.Database, modules []string) *db.DB {
+func openAndMigrate(t testing.TB, cfg config.Database, modules []string) *db.DB {
 	t.Helper()
 	d, err := db.Open(context.Background(), cfg, nil)
 	if err != nil {

@@ -71,28 +71,15 @@ type Payer struct {
 	provider payments.Provider
 	log      *slog.Logger
 	outcomes *prometheus.CounterVec
-	timing   atomic.Pointer[PaymentTiming]
-	kick     chan struct{} // timing changed
+	timing   PaymentTiming
 	wake     chan struct{} // the circuit closed: drain now
 	drain    atomic.Bool   // a drain is owed
 	wg       sync.WaitGroup
 }
 
 func NewPayer(svc *Service, st *store.Store, p payments.Provider, t PaymentTiming, log *slog.Logger, outcomes *prometheus.CounterVec) *Payer {
-	py := &Payer{svc: svc, store: st, provider: p, log: log, outcomes: outcomes, kick: make(chan struct{}, 1), wake: make(chan struct{}, 1)}
-	py.SetTiming(t)
+	py := &Payer{svc: svc, store: st, provider: p, log: log, outcomes: outcomes, timing: t.withDefaults(), wake: make(chan struct{}, 1)}
 	return py
-}
-
-// SetTiming replaces the timing (zero fields take defaults) and wakes the
-// reconciler.
-func (p *Payer) SetTiming(t PaymentTiming) {
-	t = t.withDefaults()
-	p.timing.Store(&t)
-	select {
-	case p.kick <- struct{}{}:
-	default:
-	}
 }
 
 func (p *Payer) count(outcome string) {
@@ -140,7 +127,7 @@ func (p *Payer) Pay(ctx context.Context, orderID string) error {
 		p.count("breaker_open")
 		return payments.ErrOpen
 	}
-	t := p.timing.Load()
+	t := p.timing
 	now := store.Now()
 	row, ok, err := p.store.ClaimPayment(ctx, orderID, now, now.Add(t.Lease))
 	if err != nil || !ok {
@@ -202,7 +189,7 @@ func (p *Payer) Start(ctx context.Context) {
 	go func() {
 		defer p.wg.Done()
 		for {
-			t := p.timing.Load()
+			t := p.timing
 			every := t.ReconcileEvery
 			if p.provider.State() == "open" {
 				every = min(every, t.ProbeEvery) // catch the end of the cooldown
@@ -212,9 +199,6 @@ func (p *Payer) Start(ctx context.Context) {
 			case <-ctx.Done():
 				timer.Stop()
 				return
-			case <-p.kick:
-				timer.Stop()
-				continue // timing changed: re-arm with the new interval
 			case <-p.wake:
 				timer.Stop()
 			case <-timer.C:
@@ -245,7 +229,7 @@ func (p *Payer) Reconcile(ctx context.Context) {
 		p.drainBacklog(ctx)
 		return
 	}
-	t := p.timing.Load()
+	t := p.timing
 	now := store.Now()
 	due, err := p.store.DuePayments(ctx, now, now.Add(-t.ReconcileAfter), 100)
 	if err != nil {

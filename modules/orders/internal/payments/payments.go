@@ -140,22 +140,6 @@ func (h *HTTP) newBreaker(cooldown time.Duration) *gobreaker.CircuitBreaker[Resu
 	})
 }
 
-// SetTiming changes the call timeout and, when cooldown > 0, replaces the
-// breaker with a fresh, closed one using that cooldown. It is meant for
-// start-up and tests; it is safe while calls are running.
-func (h *HTTP) SetTiming(timeout, cooldown time.Duration) {
-	if timeout > 0 {
-		h.timeout.Store(int64(timeout))
-	}
-	if cooldown <= 0 {
-		return
-	}
-	h.breaker.Store(h.newBreaker(cooldown))
-	if h.opts.OnStateChange != nil {
-		h.opts.OnStateChange(gobreaker.StateClosed)
-	}
-}
-
 // State reports the breaker state.
 func (h *HTTP) State() string { return h.breaker.Load().State().String() }
 

@@ -156,25 +156,6 @@ func (s *Service) Delete(ctx context.Context, id string, expectVersion int64) er
 	return err
 }
 
-// ChangedEvent is the products.product_changed.v1 payload (docs/events.md).
-// Stock taken or returned by reservations is not announced here: the
-// orders events carry those quantities.
-type ChangedEvent struct {
-	ProductID  string    `json:"product_id"`
-	Change     string    `json:"change"` // created | updated | deleted
-	Version    int64     `json:"version,omitempty"`
-	SKU        string    `json:"sku,omitempty"`
-	Name       string    `json:"name,omitempty"`
-	PriceCents *int64    `json:"price_cents,omitempty"`
-	Currency   string    `json:"currency,omitempty"`
-	Stock      *int64    `json:"stock,omitempty"`
-	Category   *string   `json:"category,omitempty"`
-	ChangedAt  time.Time `json:"changed_at"`
-}
-
-// ProductChangedV1 is the event type products publishes.
-const ProductChangedV1 = "products.product_changed.v1"
-
 // recordChange appends the audit record and the event inside the write's
 // unit of work: both exist exactly when the change does.
 func (s *Service) recordChange(ctx context.Context, change string, before, after *store.Row) error {
@@ -182,7 +163,7 @@ func (s *Service) recordChange(ctx context.Context, change string, before, after
 	if before != nil {
 		beforeView = before.ToProduct()
 	}
-	ev := ChangedEvent{Change: change, ChangedAt: time.Now().UTC()}
+	ev := products.ProductChangedV1{Change: change, ChangedAt: time.Now().UTC()}
 	if after != nil {
 		afterView = after.ToProduct()
 		ev.ProductID, ev.Version, ev.SKU, ev.Name, ev.Currency = after.ID, after.Version, after.SKU, after.Name, after.Currency
@@ -194,6 +175,6 @@ func (s *Service) recordChange(ctx context.Context, change string, before, after
 		TargetID: ev.ProductID, Before: beforeView, After: afterView}); err != nil {
 		return err
 	}
-	_, err := s.events.Append(ctx, ProductChangedV1, ev.ProductID, ev)
+	_, err := s.events.Append(ctx, products.EventProductChanged, ev.ProductID, ev)
 	return err
 }

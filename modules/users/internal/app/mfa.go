@@ -12,6 +12,7 @@ import (
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 
+	"example.com/productapi/modules/users"
 	"example.com/productapi/modules/users/internal/store"
 	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/auth"
@@ -46,49 +47,49 @@ var totpOpts = totp.ValidateOpts{Period: 30, Digits: otp.DigitsSix, Algorithm: o
 
 // passwordVerified ends a password login: tokens, or an MFA challenge when
 // the user has enabled a second factor.
-func (s *Service) passwordVerified(ctx context.Context, row store.Row) (Token, error) {
+func (s *Service) passwordVerified(ctx context.Context, row store.Row) (users.Token, error) {
 	m, err := s.store.MFAByUser(ctx, row.ID)
 	if err != nil && !errors.Is(err, store.ErrNoMFA) {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	if err == nil && m.EnabledAt != nil {
 		ch, err := s.tokens.IssueMFAChallenge(row.ID)
 		if err != nil {
-			return Token{}, apperr.Internal(err)
+			return users.Token{}, apperr.Internal(err)
 		}
-		return Token{MFARequired: true, MFAToken: ch, ExpiresIn: int(auth.MFAChallengeTTL.Seconds())}, nil
+		return users.Token{MFARequired: true, MFAToken: ch, ExpiresIn: int(auth.MFAChallengeTTL.Seconds())}, nil
 	}
 	return s.issueSession(ctx, row, []string{auth.AMRPassword})
 }
 
 // LoginMFA completes a login with the challenge token and a TOTP or
 // recovery code.
-func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string) (Token, error) {
+func (s *Service) LoginMFA(ctx context.Context, mfaToken, code string) (users.Token, error) {
 	userID, err := s.tokens.VerifyMFAChallenge(mfaToken)
 	if err != nil {
-		return Token{}, ErrInvalidMFAToken
+		return users.Token{}, ErrInvalidMFAToken
 	}
 	row, err := s.store.ByID(ctx, userID)
 	if apperr.KindOf(err) == apperr.KindNotFound {
-		return Token{}, ErrInvalidMFAToken
+		return users.Token{}, ErrInvalidMFAToken
 	}
 	if err != nil {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	m, err := s.store.MFAByUser(ctx, userID)
 	if errors.Is(err, store.ErrNoMFA) || (err == nil && m.EnabledAt == nil) {
-		return Token{}, ErrInvalidMFAToken // disabled since the password step
+		return users.Token{}, ErrInvalidMFAToken // disabled since the password step
 	}
 	if err != nil {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	ok, err := s.checkSecondFactor(ctx, m, code, true)
 	if err != nil {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	if !ok {
 		s.log.WarnContext(ctx, "mfa login: wrong code", "user_id", userID)
-		return Token{}, ErrInvalidMFACode
+		return users.Token{}, ErrInvalidMFACode
 	}
 	return s.issueSession(ctx, row, []string{auth.AMRPassword, auth.AMROTP})
 }

@@ -2,12 +2,10 @@ package app
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"example.com/productapi/modules/orders"
 	"example.com/productapi/modules/users"
-	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/audit"
 	"example.com/productapi/platform/events"
 )
@@ -20,15 +18,13 @@ type Publisher interface {
 
 // Privacy is what the privacy rights need beyond the users tables.
 type Privacy struct {
-	// Events receives users.user_erased.v1 in the erasure's transaction.
+	// Events receives users.user_erased.v1 in the erasure's transaction
+	// (required: usersimpl.New checks it).
 	Events Publisher
 	// OrdersOf returns a user's orders with their items, through the orders
 	// module's public interface (orders.Service.ListForUser).
 	OrdersOf func(ctx context.Context, userID string) ([]orders.Order, error)
 }
-
-// SetPrivacy connects the privacy rights (call before serving).
-func (s *Service) SetPrivacy(p Privacy) { s.privacy = p }
 
 // Export is everything the service keeps about a person, for the right of
 // access and portability (GET /v1/users/me/export).
@@ -61,8 +57,6 @@ func (s *Service) Export(ctx context.Context, id string) (Export, error) {
 	return out, nil
 }
 
-var errNoPublisher = errors.New("users: erasure needs an event publisher")
-
 // Erase exercises the right to erasure for a user, in one unit of work:
 // anonymise the row (email becomes a unique tombstone, name empty, password
 // unusable, external link dropped; the id stays so references remain
@@ -70,9 +64,6 @@ var errNoPublisher = errors.New("users: erasure needs an event publisher")
 // users.user_erased.v1, on which the orders module detaches the user's
 // orders. Erasing a user that is gone is ErrNotFound.
 func (s *Service) Erase(ctx context.Context, id string) error {
-	if s.privacy.Events == nil {
-		return apperr.Internal(errNoPublisher)
-	}
 	err := s.store.Transact(ctx, func(ctx context.Context) error {
 		now := time.Now().UTC().Truncate(time.Microsecond)
 		row, err := s.store.ByID(ctx, id)

@@ -27,8 +27,15 @@ type Service struct {
 	privacy Privacy
 }
 
-func New(st *store.Store, tokens *auth.Tokens, trail *audit.Log, log *slog.Logger) *Service {
-	return &Service{store: st, tokens: tokens, audit: trail, log: log}
+// Options complete the Service at construction: the privacy rights'
+// connections and the token lifecycle.
+type Options struct {
+	Privacy Privacy
+	Auth    AuthOptions
+}
+
+func New(st *store.Store, tokens *auth.Tokens, trail *audit.Log, log *slog.Logger, o Options) *Service {
+	return &Service{store: st, tokens: tokens, audit: trail, log: log, privacy: o.Privacy, lc: newLifecycle(o.Auth)}
 }
 
 var _ users.Service = (*Service)(nil)
@@ -55,31 +62,20 @@ func (s *Service) create(ctx context.Context, email, password, name, role string
 	return row.ToUser(), nil
 }
 
-// Token is a login result: the tokens, or (password right, second factor
-// pending) an MFA challenge to complete at POST /v1/auth/mfa.
-type Token struct {
-	AccessToken  string `json:"access_token,omitempty"`
-	TokenType    string `json:"token_type,omitempty"`
-	ExpiresIn    int    `json:"expires_in"`
-	RefreshToken string `json:"refresh_token,omitempty"`
-	MFARequired  bool   `json:"mfa_required,omitempty"`
-	MFAToken     string `json:"mfa_token,omitempty"`
-}
-
 // Login checks credentials. An unknown email burns the same Argon2 time as a
 // wrong password and both return the same error, so accounts can't be probed.
-func (s *Service) Login(ctx context.Context, email, password string) (Token, error) {
+func (s *Service) Login(ctx context.Context, email, password string) (users.Token, error) {
 	row, err := s.store.ByEmail(ctx, NormalizeEmail(email))
 	if apperr.KindOf(err) == apperr.KindNotFound {
 		auth.BurnPasswordCheck(password)
-		return Token{}, users.ErrInvalidCredentials
+		return users.Token{}, users.ErrInvalidCredentials
 	}
 	if err != nil {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	ok, err := auth.VerifyPassword(row.PasswordHash, password)
 	if err != nil || !ok {
-		return Token{}, users.ErrInvalidCredentials
+		return users.Token{}, users.ErrInvalidCredentials
 	}
 	return s.passwordVerified(ctx, row)
 }

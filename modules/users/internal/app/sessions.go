@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"example.com/productapi/modules/users"
 	"example.com/productapi/modules/users/internal/store"
 	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/auth"
@@ -31,15 +32,14 @@ type lifecycle struct {
 	now        func() time.Time
 }
 
-// ConfigureAuth sets the refresh-token lifetime and the MFA secret box.
-func (s *Service) ConfigureAuth(o AuthOptions) {
+func newLifecycle(o AuthOptions) lifecycle {
 	if o.RefreshTTL <= 0 {
 		o.RefreshTTL = 720 * time.Hour
 	}
 	if o.MFAIssuer == "" {
 		o.MFAIssuer = "productapi"
 	}
-	s.lc = lifecycle{refreshTTL: o.RefreshTTL, box: o.MFABox, mfaIssuer: o.MFAIssuer, now: time.Now}
+	return lifecycle{refreshTTL: o.RefreshTTL, box: o.MFABox, mfaIssuer: o.MFAIssuer, now: time.Now}
 }
 
 func (s *Service) clock() time.Time {
@@ -69,11 +69,11 @@ func newRefreshToken() (string, error) {
 }
 
 // issueSession starts a refresh-token family for a completed login.
-func (s *Service) issueSession(ctx context.Context, row store.Row, amr []string) (Token, error) {
+func (s *Service) issueSession(ctx context.Context, row store.Row, amr []string) (users.Token, error) {
 	now := s.clock()
 	refresh, err := newRefreshToken()
 	if err != nil {
-		return Token{}, apperr.Internal(err)
+		return users.Token{}, apperr.Internal(err)
 	}
 	sess := store.Session{ID: ids.New(), UserID: row.ID, AMR: strings.Join(amr, " "), CreatedAt: now}
 	err = s.store.Transact(ctx, func(ctx context.Context) error {
@@ -84,7 +84,7 @@ func (s *Service) issueSession(ctx context.Context, row store.Row, amr []string)
 			ExpiresAt: now.Add(s.refreshTTL()), CreatedAt: now})
 	})
 	if err != nil {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	return s.accessToken(row, amr, refresh)
 }
@@ -96,12 +96,12 @@ func (s *Service) refreshTTL() time.Duration {
 	return s.lc.refreshTTL
 }
 
-func (s *Service) accessToken(row store.Row, amr []string, refresh string) (Token, error) {
+func (s *Service) accessToken(row store.Row, amr []string, refresh string) (users.Token, error) {
 	tok, err := s.tokens.IssueAMR(row.ID, row.Role, amr)
 	if err != nil {
-		return Token{}, apperr.Internal(err)
+		return users.Token{}, apperr.Internal(err)
 	}
-	return Token{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.tokens.TTL().Seconds()), RefreshToken: refresh}, nil
+	return users.Token{AccessToken: tok, TokenType: "Bearer", ExpiresIn: int(s.tokens.TTL().Seconds()), RefreshToken: refresh}, nil
 }
 
 var errReused = errors.New("refresh token reused")
@@ -112,35 +112,35 @@ var errReused = errors.New("refresh token reused")
 // family's original amr. Presenting a spent token revokes the whole family:
 // either the client or a thief holds a copy, and the family can no longer
 // be trusted.
-func (s *Service) Refresh(ctx context.Context, presented string) (Token, error) {
+func (s *Service) Refresh(ctx context.Context, presented string) (users.Token, error) {
 	if !strings.HasPrefix(presented, refreshPrefix) || len(presented) > 100 {
-		return Token{}, ErrInvalidRefreshToken
+		return users.Token{}, ErrInvalidRefreshToken
 	}
 	hash := hashToken(presented)
 	now := s.clock()
 	old, sess, err := s.store.RefreshTokenByHash(ctx, hash)
 	if errors.Is(err, store.ErrNoToken) {
-		return Token{}, ErrInvalidRefreshToken
+		return users.Token{}, ErrInvalidRefreshToken
 	}
 	if err != nil {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	if sess.RevokedAt != nil || !now.Before(old.ExpiresAt) {
-		return Token{}, ErrInvalidRefreshToken
+		return users.Token{}, ErrInvalidRefreshToken
 	}
 	if old.UsedAt != nil {
-		return Token{}, s.reuseDetected(ctx, sess, now)
+		return users.Token{}, s.reuseDetected(ctx, sess, now)
 	}
 	row, err := s.store.ByID(ctx, sess.UserID)
 	if apperr.KindOf(err) == apperr.KindNotFound {
-		return Token{}, ErrInvalidRefreshToken
+		return users.Token{}, ErrInvalidRefreshToken
 	}
 	if err != nil {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	next, err := newRefreshToken()
 	if err != nil {
-		return Token{}, apperr.Internal(err)
+		return users.Token{}, apperr.Internal(err)
 	}
 	err = s.store.Transact(ctx, func(ctx context.Context) error {
 		won, err := s.store.MarkRefreshTokenUsed(ctx, hash, now)
@@ -162,10 +162,10 @@ func (s *Service) Refresh(ctx context.Context, presented string) (Token, error) 
 	})
 	if errors.Is(err, errReused) {
 		// Outside the rolled-back transaction, so the revocation sticks.
-		return Token{}, s.reuseDetected(ctx, sess, now)
+		return users.Token{}, s.reuseDetected(ctx, sess, now)
 	}
 	if err != nil {
-		return Token{}, err
+		return users.Token{}, err
 	}
 	return s.accessToken(row, strings.Fields(sess.AMR), next)
 }
