@@ -8,7 +8,6 @@ package app
 import (
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -53,7 +52,7 @@ func serveAsset(c *gin.Context, asset web.Asset, ok bool, csp string) {
 	h.Set("Content-Security-Policy", csp)
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", asset.ETag)
-	if inm := c.GetHeader("If-None-Match"); inm != "" && etagListHas(inm, asset.ETag) {
+	if httpx.NoneMatch(c, asset.ETag) {
 		c.Status(http.StatusNotModified)
 		return
 	}
@@ -131,16 +130,6 @@ func consoleTokens(c *gin.Context, tok any, err error) {
 	}
 	c.Header("Cache-Control", "no-store")
 	c.JSON(http.StatusOK, tok)
-}
-
-func etagListHas(list, etag string) bool {
-	for _, t := range strings.Split(list, ",") {
-		t = strings.TrimPrefix(strings.TrimSpace(t), "W/")
-		if t == etag || t == "*" {
-			return true
-		}
-	}
-	return false
 }
 
 // consoleStats is the body of GET /v1/admin/stats.

@@ -52,7 +52,7 @@ type Deps struct {
 	// CheckoutEnabled is the orders.checkout_enabled switch (nil: always on).
 	CheckoutEnabled func(ctx context.Context) bool
 	// PaymentTransport decorates the payment provider client's transport
-	// (nil: none); main wires the tracing transport here.
+	// (nil: none); the composition root (modules/app) passes the tracing transport.
 	PaymentTransport func(http.RoundTripper) http.RoundTripper
 	// Audit records admins' order transitions (nil: not recorded).
 	Audit *audit.Log
