@@ -12,8 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"example.com/productapi/modules/products/internal/reservation"
+
 	"example.com/productapi/modules/products"
-	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/ids"
 )
 
@@ -61,7 +62,7 @@ func (f *Fake) Get(_ context.Context, id string) (products.Product, error) {
 
 // Reserve implements products.Service.
 func (f *Fake) Reserve(_ context.Context, reservationID string, lines []products.Line) ([]products.ReservedLine, error) {
-	merged, err := merge(lines)
+	merged, err := reservation.MergeLines(lines)
 	if err != nil {
 		return nil, err
 	}
@@ -109,28 +110,4 @@ func (f *Fake) Release(_ context.Context, reservationID string) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// merge validates lines, adds up repeated products and sorts by ID, as the
-// real implementation does.
-func merge(lines []products.Line) ([]products.Line, error) {
-	if len(lines) == 0 {
-		return nil, apperr.Validation(apperr.FieldError{Field: "items", Message: "must have at least 1 items"})
-	}
-	byID := map[string]int64{}
-	for _, l := range lines {
-		if !ids.Valid(l.ProductID) {
-			return nil, products.ErrUnknownProduct.WithMessage("product %s does not exist", l.ProductID)
-		}
-		if l.Quantity <= 0 {
-			return nil, apperr.Validation(apperr.FieldError{Field: "quantity", Message: "must be >= 1"})
-		}
-		byID[l.ProductID] += l.Quantity
-	}
-	out := make([]products.Line, 0, len(byID))
-	for id, q := range byID {
-		out = append(out, products.Line{ProductID: id, Quantity: q})
-	}
-	slices.SortFunc(out, func(a, b products.Line) int { return strings.Compare(a.ProductID, b.ProductID) })
-	return out, nil
 }

@@ -2,20 +2,19 @@ package app
 
 import (
 	"context"
-	"slices"
 	"strings"
 	"time"
 
+	"example.com/productapi/modules/products/internal/reservation"
+
 	"example.com/productapi/modules/products"
 	"example.com/productapi/modules/products/internal/store"
-	"example.com/productapi/platform/apperr"
-	"example.com/productapi/platform/ids"
 )
 
 // Reserve implements products.Service. It joins the caller's unit of work,
 // so the stock taken here commits or rolls back with the caller's order.
 func (s *Service) Reserve(ctx context.Context, reservationID string, lines []products.Line) ([]products.ReservedLine, error) {
-	merged, err := mergeLines(lines)
+	merged, err := reservation.MergeLines(lines)
 	if err != nil {
 		return nil, err
 	}
@@ -68,29 +67,6 @@ func (s *Service) Release(ctx context.Context, reservationID string) (bool, erro
 		return false, err
 	}
 	return true, nil
-}
-
-// mergeLines validates lines, adds up repeated products and sorts by ID.
-func mergeLines(lines []products.Line) ([]products.Line, error) {
-	if len(lines) == 0 {
-		return nil, apperr.Validation(apperr.FieldError{Field: "items", Message: "must have at least 1 items"})
-	}
-	byID := map[string]int64{}
-	for _, l := range lines {
-		if !ids.Valid(l.ProductID) {
-			return nil, products.ErrUnknownProduct.WithMessage("product %s does not exist", l.ProductID)
-		}
-		if l.Quantity <= 0 {
-			return nil, apperr.Validation(apperr.FieldError{Field: "quantity", Message: "must be >= 1"})
-		}
-		byID[l.ProductID] += l.Quantity
-	}
-	out := make([]products.Line, 0, len(byID))
-	for id, q := range byID {
-		out = append(out, products.Line{ProductID: id, Quantity: q})
-	}
-	slices.SortFunc(out, func(a, b products.Line) int { return strings.Compare(a.ProductID, b.ProductID) })
-	return out, nil
 }
 
 func toReserved(rows []store.ReservationLine) []products.ReservedLine {
