@@ -32,34 +32,36 @@ import (
 	"example.com/productapi/platform/query"
 	"example.com/productapi/platform/ratelimit"
 	"example.com/productapi/platform/resilience"
+	"example.com/productapi/platform/routemeta"
 )
 
 // App is one wired instance: config -> platform -> modules -> routes.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	db       *db.DB
-	redis    *redis.Client
-	cache    *cache.Cache
-	metrics  *observability.Metrics
-	tokens   *auth.Tokens
-	mfa      *auth.MFAPolicy // auth.require_mfa_for: admin groups that need a TOTP login
-	migrator *migrate.Migrator
-	health   *health.Checker
-	ready    atomic.Bool
-	users    *usersimpl.Module
-	products *productsimpl.Module
-	orders   *ordersimpl.Module
-	events   *events.Bus
-	audit    *audit.Log
-	flags    *flags.Flags
-	cursors  *query.Codec // signs the list cursors of the admin APIs too
-	router   *gin.Engine
-	limiter  *resilience.Limiter
-	rate     *ratelimit.Limiter
-	external []auth.External // accepted external token issuers (OIDC), see oidc.go
-	tracing  *observability.Tracing
-	traceOpt observability.TracingOptions // set by an Option (tests)
+	cfg       config.Config
+	log       *slog.Logger
+	db        *db.DB
+	redis     *redis.Client
+	cache     *cache.Cache
+	metrics   *observability.Metrics
+	tokens    *auth.Tokens
+	mfa       *auth.MFAPolicy // auth.require_mfa_for: admin groups that need a TOTP login
+	migrator  *migrate.Migrator
+	health    *health.Checker
+	ready     atomic.Bool
+	users     *usersimpl.Module
+	products  *productsimpl.Module
+	orders    *ordersimpl.Module
+	events    *events.Bus
+	audit     *audit.Log
+	flags     *flags.Flags
+	cursors   *query.Codec // signs the list cursors of the admin APIs too
+	router    *gin.Engine
+	routeMeta *routemeta.Table // every route's limits, declared where it is registered (routes)
+	limiter   *resilience.Limiter
+	rate      *ratelimit.Limiter
+	external  []auth.External // accepted external token issuers (OIDC), see oidc.go
+	tracing   *observability.Tracing
+	traceOpt  observability.TracingOptions // set by an Option (tests)
 	// ordersTiming is the payment driver's and key janitor's timing (zero:
 	// production defaults; tests set test-sized values by an Option).
 	ordersTiming ordersimpl.Timing

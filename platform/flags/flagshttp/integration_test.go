@@ -29,6 +29,7 @@ import (
 	"example.com/productapi/platform/flags/flagstore"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/routemeta"
 )
 
 type instance struct {
@@ -72,9 +73,10 @@ func newInstance(t *testing.T, d *db.DB, rc *redis.Client, ns, seed string) *ins
 	r.Use(flagshttp.Middleware())
 	v1 := r.Group("/v1", tokens.Authenticate())
 	admin := v1.Group("", auth.Require(auth.RoleAdmin))
-	flagshttp.AdminRoutes(admin, flagstore.NewAdmin(d.Gorm, al, f), cursors, "")
-	audithttp.Routes(admin, al, cursors, "")
-	flagshttp.OFREPRoutes(r, f)
+	routes := routemeta.NewTable()
+	flagshttp.AdminRoutes(routes.On(admin), flagstore.NewAdmin(d.Gorm, al, f), cursors, "")
+	audithttp.Routes(routes.On(admin), al, cursors, "")
+	flagshttp.OFREPRoutes(routes.On(&r.RouterGroup), f)
 	return &instance{flags: f, audit: al, router: r, reg: reg, token: tok}
 }
 
