@@ -270,8 +270,8 @@ func (a *App) startModules(ctx context.Context, cursors *query.Codec) (err error
 	if a.products, err = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, MFA: a.mfa, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
-			SearchEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchEnabled) },
-			SKUMatch:      func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchSKUMatch) },
+			SearchEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, productsimpl.SearchEnabled) },
+			SKUMatch:      func(ctx context.Context) bool { return a.flags.Enabled(ctx, productsimpl.SearchSKUMatch) },
 		}}); err != nil {
 		return err
 	}
@@ -279,7 +279,7 @@ func (a *App) startModules(ctx context.Context, cursors *query.Codec) (err error
 		Products: a.products.Service(), Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
 		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
 		Audit: a.audit, MFA: a.mfa, Timing: a.ordersTiming,
-		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.CheckoutEnabled) }}); err != nil {
+		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, ordersimpl.CheckoutEnabled) }}); err != nil {
 		return err
 	}
 	// Every module has subscribed: start delivering events.
