@@ -55,6 +55,7 @@ var ginExceptions = map[string]string{
 	"platform/observability":     "request logging, metrics and tracing middleware",
 	"platform/ratelimit":         "the rate-limit middleware",
 	"platform/resilience":        "the load-shedding middleware",
+	"platform/routemeta":         "route registration with each route's limits",
 	"scripts/bare":               "the bare-Gin baseline of the read-path benchmark",
 }
 

@@ -32,34 +32,36 @@ import (
 	"example.com/productapi/platform/query"
 	"example.com/productapi/platform/ratelimit"
 	"example.com/productapi/platform/resilience"
+	"example.com/productapi/platform/routemeta"
 )
 
 // App is one wired instance: config -> platform -> modules -> routes.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	db       *db.DB
-	redis    *redis.Client
-	cache    *cache.Cache
-	metrics  *observability.Metrics
-	tokens   *auth.Tokens
-	mfa      *auth.MFAPolicy // auth.require_mfa_for: admin groups that need a TOTP login
-	migrator *migrate.Migrator
-	health   *health.Checker
-	ready    atomic.Bool
-	users    *usersimpl.Module
-	products *productsimpl.Module
-	orders   *ordersimpl.Module
-	events   *events.Bus
-	audit    *audit.Log
-	flags    *flags.Flags
-	cursors  *query.Codec // signs the list cursors of the admin APIs too
-	router   *gin.Engine
-	limiter  *resilience.Limiter
-	rate     *ratelimit.Limiter
-	external []auth.External // accepted external token issuers (OIDC), see oidc.go
-	tracing  *observability.Tracing
-	traceOpt observability.TracingOptions // set by an Option (tests)
+	cfg       config.Config
+	log       *slog.Logger
+	db        *db.DB
+	redis     *redis.Client
+	cache     *cache.Cache
+	metrics   *observability.Metrics
+	tokens    *auth.Tokens
+	mfa       *auth.MFAPolicy // auth.require_mfa_for: admin groups that need a TOTP login
+	migrator  *migrate.Migrator
+	health    *health.Checker
+	ready     atomic.Bool
+	users     *usersimpl.Module
+	products  *productsimpl.Module
+	orders    *ordersimpl.Module
+	events    *events.Bus
+	audit     *audit.Log
+	flags     *flags.Flags
+	cursors   *query.Codec // signs the list cursors of the admin APIs too
+	router    *gin.Engine
+	routeMeta *routemeta.Table // every route's limits, declared where it is registered (routes)
+	limiter   *resilience.Limiter
+	rate      *ratelimit.Limiter
+	external  []auth.External // accepted external token issuers (OIDC), see oidc.go
+	tracing   *observability.Tracing
+	traceOpt  observability.TracingOptions // set by an Option (tests)
 	// ordersTiming is the payment driver's and key janitor's timing (zero:
 	// production defaults; tests set test-sized values by an Option).
 	ordersTiming ordersimpl.Timing
@@ -268,8 +270,8 @@ func (a *App) startModules(ctx context.Context, cursors *query.Codec) (err error
 	if a.products, err = productsimpl.New(productsimpl.Deps{DB: a.db.Gorm, Postgres: a.db.Dialect == db.Postgres, Cache: a.cache,
 		Cursors: cursors, Log: log, Events: a.events, Audit: a.audit, MFA: a.mfa, HTTP: productsimpl.HTTPOptions{
 			BaseURL: cfg.HTTP.PublicBaseURL, MaxAge: cfg.Cache.CatalogueMaxAge, StaleWhileRe: cfg.Cache.CatalogueStaleWhileRe,
-			SearchEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchEnabled) },
-			SKUMatch:      func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.SearchSKUMatch) },
+			SearchEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, productsimpl.SearchEnabled) },
+			SKUMatch:      func(ctx context.Context) bool { return a.flags.Enabled(ctx, productsimpl.SearchSKUMatch) },
 		}}); err != nil {
 		return err
 	}
@@ -277,7 +279,7 @@ func (a *App) startModules(ctx context.Context, cursors *query.Codec) (err error
 		Products: a.products.Service(), Events: a.events, Cursors: cursors, Log: log, Registry: a.metrics.Registry,
 		PaymentProviderURL: cfg.Payment.ProviderURL, BaseURL: cfg.HTTP.PublicBaseURL, PaymentTransport: a.tracing.Transport,
 		Audit: a.audit, MFA: a.mfa, Timing: a.ordersTiming,
-		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, flags.CheckoutEnabled) }}); err != nil {
+		CheckoutEnabled: func(ctx context.Context) bool { return a.flags.Enabled(ctx, ordersimpl.CheckoutEnabled) }}); err != nil {
 		return err
 	}
 	// Every module has subscribed: start delivering events.

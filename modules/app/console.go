@@ -12,6 +12,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"example.com/productapi/modules/orders/ordersimpl"
+	"example.com/productapi/modules/products/productsimpl"
 	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/flags"
 	"example.com/productapi/platform/httpx"
@@ -152,7 +154,7 @@ type limiterStats struct {
 }
 
 // killSwitches are the flags whose "off" is a degraded mode worth showing.
-var killSwitches = []string{flags.CheckoutEnabled, flags.SearchEnabled, flags.L2CacheEnabled}
+var killSwitches = []string{ordersimpl.CheckoutEnabled, productsimpl.SearchEnabled, flags.L2CacheEnabled}
 
 func (a *App) adminStats(c *gin.Context) {
 	if len(c.Request.URL.RawQuery) > 0 {

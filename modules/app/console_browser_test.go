@@ -23,7 +23,6 @@ import (
 
 	"example.com/productapi/modules/orders"
 	"example.com/productapi/modules/orders/ordersimpl"
-	"example.com/productapi/platform/flags"
 	"example.com/productapi/platform/ids"
 	"example.com/productapi/platform/testkit"
 	"example.com/productapi/web"
@@ -209,7 +208,7 @@ func (p *tab) signIn(email, password string) {
 		chromedp.WaitVisible(chromedp.CSS(`#email`)),
 		chromedp.SendKeys(chromedp.CSS(`#email`), email),
 		chromedp.SendKeys(chromedp.CSS(`#password`), password+kb.Enter),
-		chromedp.WaitVisible(chromedp.CSS(flagRow(flags.CheckoutEnabled))),
+		chromedp.WaitVisible(chromedp.CSS(flagRow(ordersimpl.CheckoutEnabled))),
 	)
 }
 
@@ -285,7 +284,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 
 		// Checkout off through the UI: the API refuses orders with 503 + Retry-After.
-		p.toggle(flags.CheckoutEnabled, false, false)
+		p.toggle(ordersimpl.CheckoutEnabled, false, false)
 		off := s.do("POST", "/v1/orders", customer, order, "Idempotency-Key", "console-1")
 		expect(t, off, 503)
 		if off.Header.Get("Retry-After") == "" {
@@ -295,7 +294,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			t.Errorf("status after switching off: %q", status)
 		}
 		// And back on, by keyboard this time: checkout works again.
-		p.toggle(flags.CheckoutEnabled, true, true)
+		p.toggle(ordersimpl.CheckoutEnabled, true, true)
 		placed := s.do("POST", "/v1/orders", customer, order, "Idempotency-Key", "console-1")
 		expect(t, placed, 201)
 		deadLetter := consoleDeadLetter(t, s, placed.JSON(t)["id"].(string))
@@ -422,7 +421,7 @@ func TestConsoleInBrowser(t *testing.T) {
 			chromedp.WaitVisible(chromedp.CSS(`#sign-out`)),
 			// The tab is still on the view the last session left open.
 			chromedp.Click(chromedp.CSS(`a[data-view="flags"]`)),
-			chromedp.WaitVisible(chromedp.CSS(flagRow(flags.CheckoutEnabled))))
+			chromedp.WaitVisible(chromedp.CSS(flagRow(ordersimpl.CheckoutEnabled))))
 		if who := p.text(`#who`); who != mfaAdmin {
 			t.Errorf("signed in as %q, want %s", who, mfaAdmin)
 		}
@@ -468,7 +467,7 @@ func TestConsoleSessionRefresh(t *testing.T) {
 				// a refresh.
 				p.eval(fmt.Sprintf(`sessionStorage.setItem(%q, String(Date.now() + 3600e3)), "ok"`, consoleRenewKey))
 			}
-			p.toggle(flags.CheckoutEnabled, round%2 == 1, keyboard)
+			p.toggle(ordersimpl.CheckoutEnabled, round%2 == 1, keyboard)
 			if p.shown(`#error`) || p.shown(`#sign-in-form`) {
 				t.Fatalf("round %d: after the token expired the console shows an error or signed out: %q", round, p.text(`#status`))
 			}

@@ -4,14 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/gin-gonic/gin"
-
 	"example.com/productapi/platform/config"
+	"example.com/productapi/platform/ratelimit"
 	"example.com/productapi/platform/resilience"
 	"example.com/productapi/web"
 )
@@ -141,23 +139,87 @@ func TestAdminStats(t *testing.T) {
 	})
 }
 
-// Under overload the console's health view keeps working: its endpoint is
-// limited like a write, not shed first like the other admin reads.
-func TestAdminStatsIsNotShedFirst(t *testing.T) {
-	r := gin.New()
-	classes := map[string]resilience.Class{}
-	for _, route := range []string{"/v1/admin/stats", "/v1/admin/audit"} {
-		r.GET(route, func(c *gin.Context) {
-			class, limited := requestClass(c)
-			if !limited {
-				t.Errorf("%s is not limited", route)
-			}
-			classes[route] = class
-		})
-		r.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", route, nil))
+// Every route of the real router declares its limits where it is
+// registered (routemeta), and each is the one the API promises: the
+// rate-limit group (credentials "auth", console sign-in "console",
+// catalogue reads "catalogue", the rest "default") and the shedding class
+// under overload (lists and admin reads first; the console's figures stay
+// critical so its health view keeps working; probes and metrics never
+// limited). A route registered around the table, or with other limits,
+// fails here.
+func TestEveryRouteDeclaresItsLimits(t *testing.T) {
+	s := newServer(t, sqliteStore) // routes do not depend on the store
+	type limits struct {
+		group     string // "" is ratelimit.GroupDefault
+		class     resilience.Class
+		unlimited bool
 	}
-	if classes["/v1/admin/stats"] != resilience.Critical || classes["/v1/admin/audit"] != resilience.Sheddable {
-		t.Errorf("classes %v: want stats critical, audit sheddable", classes)
+	var (
+		write     = limits{}
+		shed      = limits{class: resilience.Sheddable}
+		credent   = limits{group: ratelimit.GroupAuth}
+		signIn    = limits{group: ratelimit.GroupConsole}
+		catalogue = limits{group: ratelimit.GroupCatalogue}
+		ops       = limits{unlimited: true}
+	)
+	want := map[string]limits{
+		"GET /livez": ops, "GET /readyz": ops, "GET /metrics": ops,
+		"GET /openapi.yaml": write, "GET /openapi.json": write, "GET /docs": write, "GET /docs/:file": write,
+		"GET /admin/*path":                   write,
+		"POST /v1/console/login":             signIn,
+		"POST /v1/console/mfa":               signIn,
+		"POST /v1/console/refresh":           signIn,
+		"POST /v1/console/logout":            signIn,
+		"POST /ofrep/v1/evaluate/flags/:key": write,
+		"POST /ofrep/v1/evaluate/flags":      write,
+
+		"POST /v1/auth/register": credent,
+		"POST /v1/auth/login":    credent,
+		"POST /v1/auth/mfa":      credent,
+		"POST /v1/auth/refresh":  credent,
+		"POST /v1/auth/logout":   credent,
+		"GET /v1/users/me":       write, "PATCH /v1/users/me": write, "DELETE /v1/users/me": write,
+		"GET /v1/users/me/export": write, "GET /v1/users/:id": write,
+		"POST /v1/users/me/mfa": write, "POST /v1/users/me/mfa/confirm": write, "DELETE /v1/users/me/mfa": write,
+		"GET /v1/users": shed, "PATCH /v1/users/:id": write,
+
+		"GET /v1/products":     {group: ratelimit.GroupCatalogue, class: resilience.Sheddable},
+		"GET /v1/products/:id": catalogue,
+		"POST /v1/products":    write, "PATCH /v1/products/:id": write, "DELETE /v1/products/:id": write,
+
+		"POST /v1/orders": write, "GET /v1/orders": shed, "GET /v1/orders/:id": write,
+		"POST /v1/orders/:id/cancel": write, "POST /v1/orders/:id/ship": write,
+		"GET /v1/admin/reports/product-sales":          shed,
+		"POST /v1/admin/reports/product-sales/rebuild": write,
+
+		"GET /v1/admin/dead-letters": shed, "GET /v1/admin/dead-letters/:id": shed,
+		"POST /v1/admin/dead-letters/:id/replay": write,
+		"GET /v1/admin/flags":                    shed, "GET /v1/admin/flags/:key": shed, "PUT /v1/admin/flags/:key": write,
+		"GET /v1/admin/audit": shed,
+		"GET /v1/admin/stats": write,
+	}
+	seen := map[string]bool{}
+	for _, r := range s.app.router.Routes() {
+		route := r.Method + " " + r.Path
+		seen[route] = true
+		m, ok := s.app.routeMeta.Route(r.Method, r.Path)
+		if !ok {
+			t.Errorf("%s: registered without routemeta", route)
+			continue
+		}
+		w, ok := want[route]
+		if !ok {
+			t.Errorf("%s: not in this test's table; add it with its limits", route)
+			continue
+		}
+		if got := (limits{m.Group, m.Class, m.Unlimited}); got != w {
+			t.Errorf("%s: limits %+v, want %+v", route, got, w)
+		}
+	}
+	for route := range want {
+		if !seen[route] {
+			t.Errorf("%s: in the table but not registered", route)
+		}
 	}
 }
 

@@ -2,7 +2,6 @@ package app
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,15 +12,20 @@ import (
 	"example.com/productapi/platform/flags/flagstore"
 	"example.com/productapi/platform/health"
 	"example.com/productapi/platform/httpx"
-	"example.com/productapi/platform/resilience"
+	"example.com/productapi/platform/ratelimit"
+	"example.com/productapi/platform/routemeta"
 	"example.com/productapi/web"
 )
 
 // routes is the whole HTTP surface in one place, in the order of the API
 // table: the middleware every request passes, then operations, the
 // console, OFREP, the public /v1 API of each module and its admin part.
+// Every route is registered with its limits (routemeta.Meta: rate-limit
+// group, shedding class) into a.routeMeta, which both limiters read.
 func (a *App) routes() *gin.Engine {
 	r := gin.New()
+	a.routeMeta = routemeta.NewTable()
+	rateLimit := a.rate.Middleware(a.routeMeta.RateGroup)
 	r.HandleMethodNotAllowed = true
 	_ = r.SetTrustedProxies(a.cfg.HTTP.TrustedProxies) // validated at config load; nil trusts none
 	r.Use(a.tracing.Middleware())                      // first: the access log carries the trace ID
@@ -34,19 +38,23 @@ func (a *App) routes() *gin.Engine {
 	// After CORS (a refused request still carries its headers) and the
 	// metrics (it is counted).
 	r.Use(httpx.StrictURL)
-	r.Use(a.limiter.Middleware(requestClass))
+	r.Use(a.limiter.Middleware(a.routeMeta.Class))
 	r.Use(flagshttp.Middleware(), audithttp.Middleware())
 	r.NoRoute(httpx.NotFound)
 	r.NoMethod(httpx.MethodNotAllowed)
 
 	// Operations: probes, metrics, the API's description and reference page.
-	r.GET("/livez", health.Live)
-	r.GET("/readyz", a.health.Ready)
-	r.GET("/metrics", a.metrics.Handler())
-	r.GET("/openapi.yaml", func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", web.OpenAPIYAML()) })
-	r.GET("/openapi.json", func(c *gin.Context) { c.Data(http.StatusOK, "application/json", web.OpenAPIJSON()) })
-	r.GET("/docs", serveDocs)
-	r.GET("/docs/:file", serveDocs) // the page's script and style
+	// The probes and metrics are never limited: an orchestrator must be
+	// able to ask an overloaded instance how it is.
+	root := a.routeMeta.On(&r.RouterGroup)
+	ops := routemeta.Meta{Unlimited: true}
+	root.GET("/livez", ops, health.Live)
+	root.GET("/readyz", ops, a.health.Ready)
+	root.GET("/metrics", ops, a.metrics.Handler())
+	root.GET("/openapi.yaml", routemeta.Default, func(c *gin.Context) { c.Data(http.StatusOK, "application/yaml", web.OpenAPIYAML()) })
+	root.GET("/openapi.json", routemeta.Default, func(c *gin.Context) { c.Data(http.StatusOK, "application/json", web.OpenAPIJSON()) })
+	root.GET("/docs", routemeta.Default, serveDocs)
+	root.GET("/docs/:file", routemeta.Default, serveDocs) // the page's script and style
 
 	// The operator console: its static files, and its credential endpoints
 	// (the login, MFA, refresh and logout use cases of POST /v1/auth/*) in
@@ -59,24 +67,25 @@ func (a *App) routes() *gin.Engine {
 	// an attacker no extra guesses against any account. They sit outside
 	// the bearer authentication of /v1: they ignore Authorization, like the
 	// auth endpoints, and a stale token never turns a sign-in into a 401.
-	r.GET("/admin/*path", serveConsole)
-	console := r.Group("/v1/console", append([]gin.HandlerFunc{a.rate.Middleware()}, a.readRouting()...)...)
-	console.POST("/login", a.consoleLogin)
-	console.POST("/mfa", a.consoleMFA)
-	console.POST("/refresh", a.consoleRefresh)
-	console.POST("/logout", a.consoleLogout)
+	root.GET("/admin/*path", routemeta.Default, serveConsole)
+	console := root.Group("/v1/console", append([]gin.HandlerFunc{rateLimit}, a.readRouting()...)...)
+	signIn := routemeta.Meta{Group: ratelimit.GroupConsole}
+	console.POST("/login", signIn, a.consoleLogin)
+	console.POST("/mfa", signIn, a.consoleMFA)
+	console.POST("/refresh", signIn, a.consoleRefresh)
+	console.POST("/logout", signIn, a.consoleLogout)
 
-	flagshttp.OFREPRoutes(r, a.flags) // public, at the root: the protocol fixes /ofrep/v1
+	flagshttp.OFREPRoutes(root, a.flags) // public, at the root: the protocol fixes /ofrep/v1
 
 	// The public API. Rate limits key by the caller, so they come after
 	// authentication (and after flagshttp.Middleware, which the runtime flag
 	// needs).
 	reads := a.readRouting()
-	v1 := r.Group("/v1", append([]gin.HandlerFunc{a.tokens.Authenticate(a.external...), a.rate.Middleware()}, reads...)...)
+	v1 := root.Group("/v1", append([]gin.HandlerFunc{a.tokens.Authenticate(a.external...), rateLimit}, reads...)...)
 	// The credential endpoints never authenticate: a login with a stale
 	// token works, and a guess counts per address (and per target account,
 	// in the handlers), never in the bucket of a token sent along.
-	public := r.Group("/v1", append([]gin.HandlerFunc{a.rate.Middleware()}, reads...)...)
+	public := root.Group("/v1", append([]gin.HandlerFunc{rateLimit}, reads...)...)
 	a.users.Routes(v1, public)
 	a.products.Routes(v1)
 	a.orders.Routes(v1)
@@ -87,26 +96,8 @@ func (a *App) routes() *gin.Engine {
 	eventshttp.Routes(admin.Group("", a.mfa.For("admin.events")), a.events, a.cursors, base)
 	flagshttp.AdminRoutes(admin.Group("", a.mfa.For("admin.flags")), flagstore.NewAdmin(a.db.Gorm, a.audit, a.flags), a.cursors, base)
 	audithttp.Routes(admin.Group("", a.mfa.For("admin.audit")), a.audit, a.cursors, base)
-	admin.GET("/admin/stats", a.adminStats) // the console's figures
+	// The console's figures: critical, unlike the other admin reads, so
+	// that its health view keeps working under overload.
+	admin.GET("/admin/stats", routemeta.Default, a.adminStats)
 	return r
-}
-
-// listRoutes are the collection reads: the heavy, cacheable-but-varied work.
-var listRoutes = map[string]bool{"/v1/products": true, "/v1/orders": true, "/v1/users": true}
-
-// requestClass is the shedding order under overload: operational routes are
-// never limited, search and lists go first, single reads, checkout and
-// every write last.
-func requestClass(c *gin.Context) (resilience.Class, bool) {
-	route := c.FullPath()
-	switch route {
-	case "/livez", "/readyz", "/metrics":
-		return resilience.Critical, false
-	case "/v1/admin/stats": // the console's health view must keep working under overload
-		return resilience.Critical, true
-	}
-	if c.Request.Method == http.MethodGet && (c.Query("q") != "" || listRoutes[route] || strings.HasPrefix(route, "/v1/admin/")) {
-		return resilience.Sheddable, true
-	}
-	return resilience.Critical, true
 }

@@ -296,7 +296,7 @@ func TestRepoSeedFile(t *testing.T) {
 			t.Fatalf("%s: %v %+v", k, err, apperr.As(err).Fields)
 		}
 	}
-	for _, info := range Registry {
+	for _, info := range Registered() {
 		if info.Description == "" {
 			t.Fatalf("%s undescribed", info.Key)
 		}

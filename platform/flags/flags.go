@@ -213,7 +213,7 @@ func (f *Flags) seed(ctx context.Context) error {
 			defs = file.Flags
 		}
 	}
-	for _, info := range Registry {
+	for _, info := range registry {
 		if _, ok := defs[info.Key]; ok {
 			continue
 		}

@@ -1,31 +1,26 @@
 package flags
 
-// The registry: every flag the code reads is a constant here, with a
-// description. Code reads flags only through these constants
-// (flags.Bool(ctx, flags.CheckoutEnabled, true)), never through string
-// literals, so `grep flags.CheckoutEnabled` finds every place a flag acts.
+import (
+	"fmt"
+	"slices"
+)
+
+// The registry: every flag the code reads is a constant of the package
+// that reads it, registered with its description and default. The
+// platform's own flags are here; a module declares and registers its flags
+// itself (ordersimpl, productsimpl), so the platform names no module's
+// feature. Code reads flags only through those constants
+// (flags.Enabled(ctx, ordersimpl.CheckoutEnabled)), never through string
+// literals, so a grep for the constant finds every place a flag acts.
 //
 // A flag missing from the database (and from configs/flags.json) is seeded
 // on start from its registry default, so a fresh install always has every
 // flag the code asks for.
 const (
-	// CheckoutEnabled is the checkout kill switch: off, POST /v1/orders
-	// answers 503 with Retry-After; everything else keeps working.
-	CheckoutEnabled = "orders.checkout_enabled"
-	// SearchEnabled sheds full-text search: off, a product list using q
-	// answers 503; lists without q keep working.
-	SearchEnabled = "products.search_enabled"
 	// L2CacheEnabled: off, the distributed (Redis) cache level is bypassed.
 	L2CacheEnabled = "cache.l2_enabled"
 	// RateLimitEnabled: off, requests are not rate limited.
 	RateLimitEnabled = "ratelimit.enabled"
-	// SearchSKUMatch is a percentage rollout (fractional targeting on the
-	// user ID, sticky per user): on, the q filter of GET /v1/products also
-	// matches products whose SKU starts with the term (case-insensitive),
-	// besides the name match. Because the result depends on the caller,
-	// products must add the evaluated value to the list's cache key (and
-	// keep Vary: Authorization) while the rollout runs.
-	SearchSKUMatch = "products.search_sku_match"
 )
 
 // Info describes one registered flag. Its default is defined here once:
@@ -42,19 +37,36 @@ type Info struct {
 	Targeting string
 }
 
-// Registry lists every flag the code reads, in a stable order.
-var Registry = []Info{
-	{Key: CheckoutEnabled, Default: true, Description: "Kill switch for checkout: off makes POST /v1/orders answer 503 with Retry-After; everything else keeps working."},
-	{Key: SearchEnabled, Default: true, Description: "Product search: off makes a product list using q answer 503; lists without q keep working."},
+// registry lists every registered flag, in registration order. It is
+// written only by Register, from package initialisation, so it is complete
+// and read-only before any Flags exists.
+var registry = []Info{
 	{Key: L2CacheEnabled, Default: true, Description: "Distributed (Redis) cache level: off bypasses it; the in-process level keeps working."},
 	{Key: RateLimitEnabled, Default: true, Description: "Rate limiting: off disables limiting (RateLimit headers may be omitted)."},
-	{Key: SearchSKUMatch, Default: false, Description: "Rollout: the q filter of product lists also matches SKU prefixes. Fractional on the user ID (sticky); raise the on share to widen it.",
-		Targeting: `{"fractional":[["on",10],["off",90]]}`},
 }
+
+// Register adds the flags a package reads to the registry. Call it from
+// that package's init function: the registry must be complete
+// before the first Flags seeds it, and it is never written afterwards. A
+// malformed or already registered key is a programming error and panics.
+func Register(infos ...Info) {
+	for _, i := range infos {
+		if !ValidKey(i.Key) || i.Description == "" {
+			panic(fmt.Sprintf("flags: Register(%q): invalid key or no description", i.Key))
+		}
+		if _, dup := Described(i.Key); dup {
+			panic(fmt.Sprintf("flags: Register(%q): already registered", i.Key))
+		}
+		registry = append(registry, i)
+	}
+}
+
+// Registered lists every registered flag, in registration order.
+func Registered() []Info { return slices.Clone(registry) }
 
 // Described returns the registry entry of key.
 func Described(key string) (Info, bool) {
-	for _, i := range Registry {
+	for _, i := range registry {
 		if i.Key == key {
 			return i, true
 		}

@@ -19,16 +19,17 @@ import (
 func BenchmarkMiddleware(b *testing.B) {
 	gin.SetMode(gin.ReleaseMode)
 	policies := map[string]Policy{GroupCatalogue: {Name: GroupCatalogue, Limit: 600, Window: time.Minute}}
+	catalogue := func(*gin.Context) (string, bool) { return GroupCatalogue, true }
 	variants := []struct {
 		name string
 		mw   func(b *testing.B) gin.HandlerFunc
 	}{
 		{"none", func(*testing.B) gin.HandlerFunc { return func(c *gin.Context) { c.Next() } }},
-		{"local", func(*testing.B) gin.HandlerFunc { return New(Options{Policies: policies}).Middleware() }},
+		{"local", func(*testing.B) gin.HandlerFunc { return New(Options{Policies: policies}).Middleware(catalogue) }},
 		{"redis", func(b *testing.B) gin.HandlerFunc {
 			rdb := testRedis(b)
 			return New(Options{Policies: policies, Redis: redis.UniversalClient(rdb), Namespace: testNamespace(b, rdb),
-				RedisTimeout: time.Second}).Middleware()
+				RedisTimeout: time.Second}).Middleware(catalogue)
 		}},
 	}
 	addrs := make([]string, 10000)

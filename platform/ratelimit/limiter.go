@@ -237,18 +237,23 @@ var (
 	stateHeaderKey  = textproto.CanonicalMIMEHeaderKey("RateLimit")
 )
 
-// Middleware limits the routes Classify puts in a group. Mount it after
+// Middleware limits each route in the group that groupOf returns for it (""
+// is GroupDefault; ok=false: not limited), the group the route declared
+// where it was registered (routemeta.Table.RateGroup). Mount it after
 // authentication (it keys by the caller) and after flagshttp.Middleware (the
 // runtime flag needs its evaluation context).
-func (l *Limiter) Middleware() gin.HandlerFunc {
+func (l *Limiter) Middleware(groupOf func(*gin.Context) (string, bool)) gin.HandlerFunc {
 	if l.opts.Disabled {
 		return func(c *gin.Context) { c.Next() }
 	}
 	return func(c *gin.Context) {
-		group, ok := Classify(c.Request.Method, c.FullPath())
+		group, ok := groupOf(c)
 		if !ok {
 			c.Next()
 			return
+		}
+		if group == "" {
+			group = GroupDefault
 		}
 		g, ok := l.groups[group]
 		if !ok || (l.opts.Enabled != nil && !l.opts.Enabled(c.Request.Context())) {

@@ -28,7 +28,6 @@
 package ratelimit
 
 import (
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -39,11 +38,13 @@ import (
 const (
 	// GroupAuth: the credential endpoints (every POST under /v1/auth/:
 	// login, register, refresh and whatever joins them). Strict: it is
-	// where passwords are guessed.
+	// where passwords are guessed. Routes name their group where they are
+	// registered (routemeta.Meta).
 	GroupAuth = "auth"
 	// GroupCatalogue: public catalogue reads (GET /v1/products[/:id]).
 	GroupCatalogue = "catalogue"
-	// GroupDefault: every other /v1 route (writes, orders, users, admin).
+	// GroupDefault: every other /v1 route (writes, orders, users, admin);
+	// a route that names no group is in it.
 	GroupDefault = "default"
 	// GroupConsole: the operator console's own credential endpoints
 	// (POST /v1/console/*), so that other login traffic from an address
@@ -72,27 +73,6 @@ type Decision struct {
 	// Reset is how long until the quota next grows (the oldest admitted
 	// request leaves the window); 0 when nothing is counted.
 	Reset time.Duration
-}
-
-// Classify maps a request to its route group from the matched route
-// template (Gin's FullPath). ok=false: the route is never limited
-// (operational routes, the console, unmatched paths).
-func Classify(method, route string) (group string, ok bool) {
-	if !strings.HasPrefix(route, "/v1/") {
-		// /livez /readyz /metrics /openapi.* /docs /admin/ (console),
-		// OFREP, unmatched ("").
-		return "", false
-	}
-	switch {
-	case method == http.MethodPost && strings.HasPrefix(route, "/v1/auth/"):
-		return GroupAuth, true
-	case method == http.MethodPost && strings.HasPrefix(route, "/v1/console/"):
-		return GroupConsole, true
-	case (method == http.MethodGet || method == http.MethodHead) &&
-		(route == "/v1/products" || strings.HasPrefix(route, "/v1/products/")):
-		return GroupCatalogue, true
-	}
-	return GroupDefault, true
 }
 
 // maxKeyLen bounds a key built from client input.

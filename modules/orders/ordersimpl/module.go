@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 	"gorm.io/gorm"
@@ -29,6 +28,7 @@ import (
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/routemeta"
 )
 
 // Deps are what the module needs from the platform and its peers. DB,
@@ -184,7 +184,7 @@ func (m *Module) Service() orders.Service { return m.svc }
 func (m *Module) Payments() orders.Payments { return m.provider }
 
 // Routes mounts the module under /v1.
-func (m *Module) Routes(v1 *gin.RouterGroup) { m.handlers.Routes(v1) }
+func (m *Module) Routes(v1 *routemeta.Group) { m.handlers.Routes(v1) }
 
 // Start runs the background work: the payment reconciler and the
 // Idempotency-Key janitor. They stop when ctx ends or on Close.

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/gin-gonic/gin"
 	"gorm.io/gorm"
 
 	"example.com/productapi/modules/products"
@@ -24,6 +23,7 @@ import (
 	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/ids"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/routemeta"
 )
 
 // Deps are what the module needs from the platform. DB, Cache, Cursors,
@@ -86,7 +86,7 @@ func (m *Module) Service() products.Service { return m.svc }
 func (m *Module) Seeder() products.Seeder { return seeder{m} }
 
 // Routes mounts the module under /v1.
-func (m *Module) Routes(v1 *gin.RouterGroup) { m.handlers.Routes(v1) }
+func (m *Module) Routes(v1 *routemeta.Group) { m.handlers.Routes(v1) }
 
 // Start and Close give products the lifecycle every module has; products
 // runs no background work of its own (its cache is the platform's).

@@ -19,6 +19,7 @@ import (
 	"example.com/productapi/platform/audit"
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/routemeta"
 )
 
 // Deps are what the module needs from the platform. DB, Tokens, Cursors,
@@ -99,7 +100,7 @@ func (m *Module) Accounts() users.Accounts { return m.svc }
 
 // Routes mounts the module under /v1: the credential endpoints on public
 // (a /v1 group that does not authenticate), the rest on v1.
-func (m *Module) Routes(v1, public *gin.RouterGroup) {
+func (m *Module) Routes(v1, public *routemeta.Group) {
 	m.handlers.Routes(v1, public)
 }
 

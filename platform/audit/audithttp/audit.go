@@ -13,6 +13,7 @@ import (
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/routemeta"
 )
 
 // Middleware copies the request ID (set by httpx) into the request context,
@@ -35,9 +36,9 @@ func Middleware() gin.HandlerFunc {
 // under /v1 behind authentication, and Require is repeated here so the
 // route is never public by accident).
 // cursors signs the list's cursors, baseURL prefixes its Link: rel="next".
-func Routes(g *gin.RouterGroup, log *audit.Log, cursors *query.Codec, baseURL string) {
+func Routes(g *routemeta.Group, log *audit.Log, cursors *query.Codec, baseURL string) {
 	h := &api{log: log, cursors: cursors, baseURL: strings.TrimRight(baseURL, "/")}
-	g.GET("/admin/audit", auth.Require(auth.RoleAdmin), h.list)
+	g.GET("/admin/audit", routemeta.Default.Sheddable(), auth.Require(auth.RoleAdmin), h.list) // admin reads go first under overload
 }
 
 type api struct {

@@ -16,6 +16,7 @@ import (
 	"example.com/productapi/platform/audit/audithttp"
 	"example.com/productapi/platform/auth"
 	"example.com/productapi/platform/db"
+	"example.com/productapi/platform/routemeta"
 )
 
 func TestRecordAndList(t *testing.T) {
@@ -54,7 +55,7 @@ func TestRecordAndList(t *testing.T) {
 				c.Set("auth.principal", auth.Principal{UserID: "admin-1", Role: auth.RoleAdmin})
 				c.Next()
 			})
-			audithttp.Routes(g, log, cursors, "")
+			audithttp.Routes(routemeta.NewTable().On(g), log, cursors, "")
 			get := func(path string) (int, map[string]any) {
 				w := httptest.NewRecorder()
 				r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
@@ -121,7 +122,7 @@ func TestRoutesRequireAdmin(t *testing.T) {
 		c.Set("auth.principal", auth.Principal{UserID: "c1", Role: auth.RoleCustomer})
 		c.Next()
 	})
-	audithttp.Routes(g, log, queryCodec(), "")
+	audithttp.Routes(routemeta.NewTable().On(g), log, queryCodec(), "")
 	w := httptest.NewRecorder()
 	r.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/admin/audit", nil))
 	if w.Code != http.StatusForbidden {

@@ -11,16 +11,17 @@ import (
 	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/routemeta"
 )
 
 // Routes mounts the dead-letter admin API over bus; the caller applies
 // admin auth. cursors signs the list's cursors, baseURL prefixes its
 // Link: rel="next" (empty: from the request).
-func Routes(g *gin.RouterGroup, bus *events.Bus, cursors *query.Codec, baseURL string) {
+func Routes(g *routemeta.Group, bus *events.Bus, cursors *query.Codec, baseURL string) {
 	h := &api{bus: bus, cursors: cursors, baseURL: baseURL}
-	g.GET("/admin/dead-letters", h.list)
-	g.GET("/admin/dead-letters/:id", h.get)
-	g.POST("/admin/dead-letters/:id/replay", h.replay)
+	g.GET("/admin/dead-letters", routemeta.Default.Sheddable(), h.list) // admin reads go first under overload
+	g.GET("/admin/dead-letters/:id", routemeta.Default.Sheddable(), h.get)
+	g.POST("/admin/dead-letters/:id/replay", routemeta.Default, h.replay)
 }
 
 type api struct {

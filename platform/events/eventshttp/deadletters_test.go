@@ -19,6 +19,7 @@ import (
 	"example.com/productapi/platform/events"
 	"example.com/productapi/platform/events/eventshttp"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/routemeta"
 	"example.com/productapi/platform/testkit"
 	"example.com/productapi/platform/testkit/dbtest"
 )
@@ -36,7 +37,7 @@ type payload struct {
 func deadLetterAPI(b *events.Bus) *gin.Engine {
 	gin.SetMode(gin.TestMode)
 	r := gin.New()
-	eventshttp.Routes(r.Group("/v1"), b, query.NewCodec([]byte("test-cursor-key")), "")
+	eventshttp.Routes(routemeta.NewTable().On(r.Group("/v1")), b, query.NewCodec([]byte("test-cursor-key")), "")
 	return r
 }
 

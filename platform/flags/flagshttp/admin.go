@@ -18,6 +18,7 @@ import (
 	"example.com/productapi/platform/flags/flagstore"
 	"example.com/productapi/platform/httpx"
 	"example.com/productapi/platform/query"
+	"example.com/productapi/platform/routemeta"
 )
 
 // Middleware stores the request's evaluation attributes (caller, role,
@@ -53,12 +54,12 @@ type adminAPI struct {
 //	GET /admin/flags/:key   one flag, ETag = its version
 //	PUT /admin/flags/:key   replace (200) or create (201) a definition;
 //	                        If-Match with the ETag -> 412 when stale
-func AdminRoutes(g *gin.RouterGroup, admin *flagstore.Admin, cursors *query.Codec, baseURL string) {
+func AdminRoutes(g *routemeta.Group, admin *flagstore.Admin, cursors *query.Codec, baseURL string) {
 	h := &adminAPI{admin: admin, cursors: cursors, baseURL: baseURL}
 	require := auth.Require(auth.RoleAdmin)
-	g.GET("/admin/flags", require, h.list)
-	g.GET("/admin/flags/:key", require, h.get)
-	g.PUT("/admin/flags/:key", require, h.put)
+	g.GET("/admin/flags", routemeta.Default.Sheddable(), require, h.list) // admin reads go first under overload
+	g.GET("/admin/flags/:key", routemeta.Default.Sheddable(), require, h.get)
+	g.PUT("/admin/flags/:key", routemeta.Default, require, h.put)
 }
 
 func (h *adminAPI) list(c *gin.Context) {

@@ -14,6 +14,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"example.com/productapi/platform/db"
+	"example.com/productapi/platform/flags"
 )
 
 // stores lists the stores every test runs on, migrated for audit and flags.
@@ -41,6 +42,20 @@ func testRedis(t *testing.T) *redis.Client {
 	return rc
 }
 
-func init() { gin.SetMode(gin.TestMode) }
+// The module flags these tests change: registered here as the orders and
+// products modules register them (a platform package imports no module),
+// so they are declared booleans with the same defaults.
+const (
+	checkoutEnabled = "orders.checkout_enabled"
+	searchEnabled   = "products.search_enabled"
+)
+
+func init() {
+	gin.SetMode(gin.TestMode)
+	flags.Register(
+		flags.Info{Key: checkoutEnabled, Default: true, Description: "test: the checkout kill switch"},
+		flags.Info{Key: searchEnabled, Default: true, Description: "test: the search switch"},
+	)
+}
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

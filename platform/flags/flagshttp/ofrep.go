@@ -14,6 +14,7 @@ import (
 	"example.com/productapi/platform/apperr"
 	"example.com/productapi/platform/flags"
 	"example.com/productapi/platform/httpx"
+	"example.com/productapi/platform/routemeta"
 )
 
 // OFREP (OpenFeature Remote Evaluation Protocol) bodies. Field names and
@@ -41,10 +42,10 @@ type ofrepFailure struct {
 //
 //	POST /ofrep/v1/evaluate/flags/:key  one flag
 //	POST /ofrep/v1/evaluate/flags       every flag, ETag / If-None-Match -> 304
-func OFREPRoutes(r gin.IRoutes, f *flags.Flags) {
+func OFREPRoutes(r *routemeta.Group, f *flags.Flags) {
 	o := ofrep{provider: f.Provider()}
-	r.POST("/ofrep/v1/evaluate/flags/:key", o.one)
-	r.POST("/ofrep/v1/evaluate/flags", o.bulk)
+	r.POST("/ofrep/v1/evaluate/flags/:key", routemeta.Default, o.one)
+	r.POST("/ofrep/v1/evaluate/flags", routemeta.Default, o.bulk)
 }
 
 type ofrep struct{ provider *flags.Provider }

@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"example.com/productapi/platform/flags"
 )
 
 // A flag's variants keep its type: a boolean kill switch given string
@@ -35,7 +33,7 @@ func TestPutKeepsFlagType(t *testing.T) {
 				return false
 			}
 			// a registered (declared boolean) flag refuses string variants
-			p := put(flags.CheckoutEnabled, `{"state":"ENABLED","variants":{"on":"yes","off":"no"},"defaultVariant":"off"}`)
+			p := put(checkoutEnabled, `{"state":"ENABLED","variants":{"on":"yes","off":"no"},"defaultVariant":"off"}`)
 			if !namesVariants(p) {
 				t.Fatalf("problem does not name variants: %v", p)
 			}
@@ -47,15 +45,15 @@ func TestPutKeepsFlagType(t *testing.T) {
 			if p := put("extra.mixed", `{"state":"ENABLED","variants":{"a":true,"b":"x"},"defaultVariant":"a"}`); !namesVariants(p) {
 				t.Fatalf("problem does not name variants: %v", p)
 			}
-			if !a.flags.Bool(ctx, flags.CheckoutEnabled, false) {
+			if !a.flags.Bool(ctx, checkoutEnabled, false) {
 				t.Fatal("a refused PUT changed the kill switch")
 			}
 			// the same type is accepted (and switches checkout off)
-			w := a.do(t, http.MethodPut, "/v1/admin/flags/"+flags.CheckoutEnabled, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}`)
+			w := a.do(t, http.MethodPut, "/v1/admin/flags/"+checkoutEnabled, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}`)
 			if w.Code != http.StatusOK {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
-			if a.flags.Bool(ctx, flags.CheckoutEnabled, true) {
+			if a.flags.Bool(ctx, checkoutEnabled, true) {
 				t.Fatal("kill switch not off")
 			}
 		})
@@ -71,13 +69,13 @@ func TestPutWithoutMetadataKeepsDescription(t *testing.T) {
 			a := newInstance(t, d, nil, "meta", writeSeed(t))
 			desc := func() any {
 				t.Helper()
-				w := a.do(t, http.MethodGet, "/v1/admin/flags/"+flags.CheckoutEnabled, "")
+				w := a.do(t, http.MethodGet, "/v1/admin/flags/"+checkoutEnabled, "")
 				return decode(t, w)["metadata"].(map[string]any)["description"]
 			}
 			if got := desc(); got != "kill switch" {
 				t.Fatalf("precondition: description %v", got)
 			}
-			w := a.do(t, http.MethodPut, "/v1/admin/flags/"+flags.CheckoutEnabled, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}`)
+			w := a.do(t, http.MethodPut, "/v1/admin/flags/"+checkoutEnabled, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"off"}`)
 			if w.Code != http.StatusOK {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
@@ -87,7 +85,7 @@ func TestPutWithoutMetadataKeepsDescription(t *testing.T) {
 			if got := desc(); got != "kill switch" {
 				t.Fatalf("description after a PUT without metadata: %v", got)
 			}
-			w = a.do(t, http.MethodPut, "/v1/admin/flags/"+flags.CheckoutEnabled, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"on","metadata":{"description":"new"}}`)
+			w = a.do(t, http.MethodPut, "/v1/admin/flags/"+checkoutEnabled, `{"state":"ENABLED","variants":{"on":true,"off":false},"defaultVariant":"on","metadata":{"description":"new"}}`)
 			if w.Code != http.StatusOK {
 				t.Fatalf("%d %s", w.Code, w.Body)
 			}
