@@ -165,11 +165,22 @@ SEED_WALL=$(awk -v a="$seed_start" -v b="$seed_end" 'BEGIN { printf "%.1fs", b -
 info "seed: inserts took $SEED_INSERT; whole command (start, migrations, inserts) $SEED_WALL"
 sql -c "ANALYZE products"
 
+# Every instance keeps the rate limiter in its chain (it is part of what a
+# request costs) but with limits no benchmark client reaches: one client
+# walking 5,000 pages, or wrk at thousands of requests a second, is far
+# past the production catalogue limit (600 a minute) and would measure
+# 429s. A one-second window keeps the sliding-window log small.
+BENCH_LIMITS='ratelimit:
+  groups:
+    catalogue: {limit: 10000000, window: 1s}
+    default: {limit: 10000000, window: 1s}'
+printf '%s\n' "$BENCH_LIMITS" >"$WORK/bench.yaml"
+
 # ---------------------------------------------------------------- capture: walk + real SQL
 step "walk to page $DEEP_PAGE and capture the store's SQL from the Postgres log"
 # This short-lived instance asks Postgres (startup parameter, superuser) to
 # log its statements, so the SQL below is exactly what the store sends.
-start_app capture "$PORT_CAPTURE" DATABASE_URL="${DB_URL}&log_min_duration_statement=0" --
+start_app capture "$PORT_CAPTURE" DATABASE_URL="${DB_URL}&log_min_duration_statement=0" -- -config "$WORK/bench.yaml"
 BASE="http://127.0.0.1:$PORT_CAPTURE"
 cursor=""
 walked=0
@@ -326,7 +337,7 @@ meets() { awk -v r="$1" -v t="$3" -v op="$2" 'BEGIN { if (r == "n/a") print "n/a
 
 # ---------------------------------------------------------------- 1-3: cached instance + bare baseline
 step "cached instance (L1 + Redis) vs bare Gin baseline: wrk -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS alternating rounds"
-start_app app "$PORT_APP" DATABASE_URL="$DB_URL" REDIS_URL="$BENCH_REDIS_URL" --
+start_app app "$PORT_APP" DATABASE_URL="$DB_URL" REDIS_URL="$BENCH_REDIS_URL" -- -config "$WORK/bench.yaml"
 APP="http://127.0.0.1:$PORT_APP"
 PRODUCT_ID=$(sql -c "SELECT id FROM products ORDER BY created_at DESC LIMIT 1")
 curl -sf -o /dev/null "$APP/v1/products/$PRODUCT_ID" || die "GET product failed"
@@ -396,6 +407,7 @@ cat >"$WORK/uncached.yaml" <<EOF
 # previous one always loads from Postgres.
 cache:
   l1_max_entries: 1
+$BENCH_LIMITS
 EOF
 # The default pool keeps 10 idle connections of its 20: under this load it
 # closes and reopens connections all the time. The second instance shows
@@ -406,6 +418,7 @@ cache:
 database:
   max_open_conns: 20
   max_idle_conns: 20
+$BENCH_LIMITS
 EOF
 start_app uncached "$PORT_UNCACHED" DATABASE_URL="$DB_URL" -- -config "$WORK/uncached.yaml"
 start_app uncached_idle "$PORT_UNCACHED_IDLE" DATABASE_URL="$DB_URL" -- -config "$WORK/uncached-idle.yaml"
