@@ -2,6 +2,8 @@ package ratelimit
 
 import (
 	"context"
+	"example.com/productapi/platform/testkit"
+	"fmt"
 	"testing"
 	"time"
 
@@ -25,14 +27,8 @@ func viaProxy(t *testing.T, rdb *redis.Client) (*redis.Client, *netproxy.Proxy) 
 
 func waitInstances(t *testing.T, want int, ls ...*Limiter) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	for _, l := range ls {
-		for l.Instances() != want {
-			if time.Now().After(deadline) {
-				t.Fatalf("instance count %d, want %d", l.Instances(), want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		testkit.Eventually(t, 10*time.Second, fmt.Sprintf("an instance count of %d", want), func() bool { return l.Instances() == want })
 	}
 }
 
