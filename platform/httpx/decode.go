@@ -97,7 +97,60 @@ func DecodeJSON(raw []byte, dst any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return apperr.Invalid("request.body", "request body must hold a single JSON value")
 	}
+	if err := checkDuplicateKeys(raw); err != nil {
+		return err
+	}
 	return checkNulls(raw, reflect.TypeOf(dst), "")
+}
+
+// checkDuplicateKeys refuses an object that names a member twice:
+// encoding/json keeps the last one silently, and parsers disagree on which
+// wins (a proxy or a signature check may have read the other). raw has
+// already decoded, so it is valid JSON.
+func checkDuplicateKeys(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	// One frame per open object or array; objects track their keys and
+	// whether the next string token is a key.
+	type frame struct {
+		keys      map[string]struct{}
+		expectKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil // io.EOF; anything else the decoder has refused already
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.keys != nil && top.expectKey {
+			if key, ok := tok.(string); ok {
+				if _, seen := top.keys[key]; seen {
+					return apperr.Invalid("request.body", "field %q appears twice in one object", key)
+				}
+				top.keys[key] = struct{}{}
+				top.expectKey = false
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]struct{}{}, expectKey: true})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+		}
+		// A value (scalar or a closed container) ends a member: the next
+		// token of the enclosing object is a key again.
+		if len(stack) > 0 && stack[len(stack)-1].keys != nil {
+			stack[len(stack)-1].expectKey = true
+		}
+	}
 }
 
 // checkNulls refuses a JSON null where dst's field cannot hold one:
