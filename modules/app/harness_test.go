@@ -180,6 +180,17 @@ func (r response) JSON(t *testing.T) map[string]any {
 // do sends a request; body may be nil, a string (sent raw) or a value (JSON).
 func (s *testServer) do(method, path, token string, body any, headers ...string) response {
 	s.t.Helper()
+	r, err := s.rawDo(method, path, token, body, headers...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return r
+}
+
+// rawDo is do without failing the test: goroutine-safe (s.do fails the
+// test from its own goroutine, which concurrent callers must not do). A
+// string or []byte body is sent as it is, anything else as JSON.
+func (s *testServer) rawDo(method, path, token string, body any, headers ...string) (response, error) {
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -190,13 +201,13 @@ func (s *testServer) do(method, path, token string, body any, headers ...string)
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
-			s.t.Fatal(err)
+			return response{}, err
 		}
 		rd = bytes.NewReader(raw)
 	}
 	req, err := http.NewRequest(method, s.srv.URL+path, rd)
 	if err != nil {
-		s.t.Fatal(err)
+		return response{}, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -209,14 +220,11 @@ func (s *testServer) do(method, path, token string, body any, headers ...string)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
-		s.t.Fatal(err)
+		return response{}, err
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	return response{Status: res.StatusCode, Header: res.Header, Body: raw}
+	return response{Status: res.StatusCode, Header: res.Header, Body: raw}, err
 }
 
 // expect fails the test unless the status matches; problems must be RFC 9457.

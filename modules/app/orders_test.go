@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -38,39 +37,6 @@ func orderBody(lines ...orderLine) map[string]any { return map[string]any{"items
 func (s *testServer) placeOrder(token, key string, lines ...orderLine) response {
 	s.t.Helper()
 	return s.do("POST", "/v1/orders", token, orderBody(lines...), "Idempotency-Key", key)
-}
-
-// rawDo is a goroutine-safe request (s.do fails the test from its own
-// goroutine, which concurrent callers must not do).
-func (s *testServer) rawDo(method, path, token string, body any, headers ...string) (response, error) {
-	var rd io.Reader
-	if body != nil {
-		raw, err := json.Marshal(body)
-		if err != nil {
-			return response{}, err
-		}
-		rd = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, s.srv.URL+path, rd)
-	if err != nil {
-		return response{}, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return response{}, err
-	}
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	return response{Status: res.StatusCode, Header: res.Header, Body: raw}, err
 }
 
 func (s *testServer) stockOf(id string) int64 {
