@@ -124,8 +124,7 @@ func (f *Flags) Bool(ctx context.Context, key string, def bool) bool {
 	if f == nil {
 		return def
 	}
-	v, _ := f.client.BooleanValue(ctx, key, def, EvalContextFrom(ctx))
-	return v
+	return f.boolValue(ctx, key, def)
 }
 
 // Enabled evaluates the registered boolean flag key like Bool, with the

@@ -31,6 +31,8 @@ type snapshot struct {
 	// fingerprint is (number of rows, sum of row versions) as last read
 	// from the database: it changes whenever any row changes.
 	count, versionSum int64
+	// hot remembers answers of static boolean flags (hot.go).
+	hot hotBools
 }
 
 func emptySnapshot() *snapshot {
