@@ -41,6 +41,8 @@ func (h *hotBools) lookup(key string, def bool) (bool, bool) {
 	return e.value, true
 }
 
+func (h *hotBools) remember(key string, e *hotBool) { h.m.Store(key, e) }
+
 // boolValue is Bool's evaluation: remembered when the flag is static.
 func (f *Flags) boolValue(ctx context.Context, key string, def bool) bool {
 	snap := f.provider.snap.Load()
@@ -56,9 +58,8 @@ func (f *Flags) boolValue(ctx context.Context, key string, def bool) bool {
 		// Stored on the snapshot loaded before evaluating: if a reload
 		// raced the evaluation, the answer lands on the discarded snapshot,
 		// never on a newer one.
-		snap.hot.m.Store(key, &hotBool{def: def, value: d.Value,
+		snap.hot.remember(key, &hotBool{def: def, value: d.Value,
 			evaluations: f.metrics.evaluations.WithLabelValues(key, d.Variant, string(d.Reason))})
 	}
 	return d.Value
 }
-
